@@ -1,0 +1,116 @@
+# Exact, order-independent sums of doubles: inline, nogil C-level functions.
+#
+# Other kernels use them with
+#
+#     from _exactsum cimport NACC, acc_add, acc_normalize
+#
+# This file has no .pyx and no Python-level objects: everything here is an
+# enum constant or ``cdef inline`` and is compiled into each kernel that
+# cimports it.
+#
+# Accumulator layout (int64_t[NACC], NACC = 71)
+# ---------------------------------------------
+# limbs 0..67   a signed fixed-point integer S, S * 2**-1074 = the exact sum;
+#               limb j weighs 2**(32*j): S = sum_j acc[j] * 2**(32*j).
+#               Every finite double is an integer multiple of 2**-1074 (the
+#               smallest subnormal), and the largest one is < 2**1024, i.e.
+#               S < 2**2098 per value; 68 limbs (2176 bits) leave room for the
+#               sign and for the carries of ~2**78 values.
+# slot 68       number of NaNs added
+# slot 69       number of +infs added
+# slot 70       number of -infs added
+#
+# Integer addition is associative, so the accumulator after adding a set of
+# values does not depend on their order, and accumulators of disjoint parts
+# (e.g. one per MPI rank) add up limb by limb to the accumulator of the whole.
+# That makes a sum bit-identical on any number of ranks.
+#
+# Overflow rule: each acc_add changes a limb by less than 2**32, so from a
+# normalized state (limbs 0..66 in [0, 2**32)) a limb absorbs at least
+# 2**31 - 2 adds before an int64 could overflow. Callers must call
+# acc_normalize at least once every ACC_CHUNK = 2**30 adds (the factor two is
+# headroom); the Python-callables of exactsum.pyx do this themselves between
+# chunks of ACC_CHUNK values. Normalize before summing accumulators across
+# ranks: the limb-wise sum of R normalized accumulators has limbs < R * 2**32.
+
+from libc.stdint cimport int64_t, uint64_t
+from libc.string cimport memcpy
+
+cdef extern from *:
+    """
+    #include <stdint.h>
+    /* Bit masks as typed C constants (Cython would make Python ints of
+       literals this large). */
+    #define TOKENSIM_ES_MANT UINT64_C(0x000FFFFFFFFFFFFF)
+    #define TOKENSIM_ES_LOW32 UINT64_C(0xFFFFFFFF)
+    #define TOKENSIM_ES_LOW32_I64 INT64_C(0xFFFFFFFF)
+    """
+    const uint64_t ES_MANT "TOKENSIM_ES_MANT"        # 52 mantissa bits
+    const uint64_t ES_LOW32 "TOKENSIM_ES_LOW32"
+    const int64_t ES_LOW32_I64 "TOKENSIM_ES_LOW32_I64"
+
+cdef enum:
+    NACC = 71           # int64 slots per accumulator
+    NLIMBS = 68         # limbs of the fixed-point integer
+    SLOT_NAN = 68
+    SLOT_PINF = 69
+    SLOT_NINF = 70
+    ACC_CHUNK = 1073741824  # 2**30: adds between normalizations, at most
+
+
+cdef inline void acc_add(int64_t* acc, double x) noexcept nogil:
+    """Add the double ``x`` exactly to the accumulator ``acc[0..NACC)``."""
+    cdef uint64_t bits, bexp, m, rest, nz
+    cdef uint64_t shift, j
+    cdef int64_t s
+    # Reinterpret the IEEE-754 bits; memcpy is the aliasing-safe way and
+    # compiles to a single register move.
+    memcpy(&bits, &x, 8)
+    bexp = (bits >> 52) & 0x7ff
+    if bexp == 0x7ff:
+        # Inf (mantissa 0) or NaN: counted, not summed.
+        if bits & ES_MANT:
+            acc[SLOT_NAN] += 1
+        elif bits >> 63:
+            acc[SLOT_NINF] += 1
+        else:
+            acc[SLOT_PINF] += 1
+        return
+    # x = m * 2**e exactly with m < 2**53. Normal numbers (bexp >= 1):
+    # m = mantissa | 2**52, e = bexp - 1075. Subnormals and zeros (bexp = 0):
+    # m = mantissa, e = -1074. Branch-free: nz is 1 for normals, 0 otherwise,
+    # and the position of bit 0 of m above 2**-1074 is b = e + 1074 =
+    # bexp - nz (bexp - 1 for normals, 0 for subnormals). Zeros add nothing.
+    nz = bexp != 0
+    m = (bits & ES_MANT) | (nz << 52)
+    bexp -= nz                 # now b, in [0, 2045]
+    j = bexp >> 5              # limb of bit b: b // 32, at most 63
+    shift = bexp & 31          # bit within that limb
+    # m << shift spans up to 84 bits = three 32-bit pieces for limbs j, j+1,
+    # j+2. Piece 0 is the low 32 bits of m << shift: the C shift wraps modulo
+    # 2**64 but that only loses bits above bit 63, never the low 32.
+    # The rest is m >> (32 - shift) (a shift by 1..32, always defined), < 2**53.
+    rest = m >> (32 - shift)
+    # Branch-free sign: s = 0 (x >= 0) or -1 (x < 0); (p ^ s) - s is p or -p
+    # in two's complement. Avoids mispredicted branches on mixed signs.
+    s = -<int64_t>(bits >> 63)
+    acc[j] += ((<int64_t>((m << shift) & ES_LOW32)) ^ s) - s
+    acc[j + 1] += ((<int64_t>(rest & ES_LOW32)) ^ s) - s
+    acc[j + 2] += ((<int64_t>(rest >> 32)) ^ s) - s
+
+
+cdef inline void acc_normalize(int64_t* acc) noexcept nogil:
+    """Propagate carries in place: limbs 0..66 into [0, 2**32), sign in limb 67.
+
+    The value S = sum_j acc[j] * 2**(32*j) is unchanged. Uses floor
+    semantics: ``v & 0xffffffff`` is the non-negative remainder and the
+    arithmetic shift ``v >> 32`` the floor quotient, also for v < 0 (gcc
+    shifts signed integers arithmetically). The NaN/inf counts are untouched.
+    """
+    cdef int64_t carry = 0, v
+    cdef int k
+    for k in range(NLIMBS - 1):
+        v = acc[k] + carry
+        acc[k] = v & ES_LOW32_I64
+        carry = v >> 32
+    acc[NLIMBS - 1] += carry

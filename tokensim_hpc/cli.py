@@ -1,0 +1,99 @@
+"""Command line: ``python -m tokensim_hpc {run,show,scenarios,keys} ...``.
+
+Run under MPI with ``mpirun -n 4 python -m tokensim_hpc run b1 -o b1.h5``
+or ``srun python -m tokensim_hpc run ...`` (see slurm/run.sbatch).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import __version__
+from .errors import TokenSimError
+
+EPILOG = """\
+examples:
+  python -m tokensim_hpc scenarios
+  python -m tokensim_hpc show b1 --set agents.n=1000000
+  mpirun -n 4 python -m tokensim_hpc run b1 -o b1.h5 --set run.ticks=500
+  mpirun -n 2 python -m tokensim_hpc run my_scenario.toml --set engine.backend=numpy
+
+A scenario is a TOML file or a built-in name. Values are layered: package
+defaults, then the file, then each --set SECTION.KEY=VALUE. Every key, its
+default and what is allowed: python -m tokensim_hpc keys
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m tokensim_hpc",
+        description="TokenSim-HPC: MPI simulation of tokenized economies with "
+                    "Hilbert-partitioned agents and parallel HDF5 output.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"tokensim-hpc {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser(
+        "run", help="run a scenario (under mpirun/srun for several ranks)",
+        description="Run a scenario on every rank of MPI_COMM_WORLD and write one HDF5 "
+                    "file. Results are bit-identical on any number of ranks.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    run.add_argument("scenario", help="TOML file or built-in scenario name (see `scenarios`)")
+    run.add_argument("-o", "--output", metavar="OUT.h5",
+                     help="output HDF5 file (default: SCENARIO_NAME.h5 in the current folder)")
+    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a scenario value, e.g. --set agents.n=1000000 (repeatable)")
+    run.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    run.add_argument("--quiet", action="store_true", help="no progress lines or summary")
+
+    show = sub.add_parser("show", help="print the resolved scenario with every default",
+                          description="Print the resolved scenario as TOML (no MPI needed).")
+    show.add_argument("scenario", help="TOML file or built-in scenario name")
+    show.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                      help="override a scenario value (repeatable)")
+
+    sub.add_parser("scenarios", help="list the built-in scenarios",
+                   description="List the built-in scenarios with a one-line description.")
+    sub.add_parser("keys", help="list every scenario key with its default and allowed values",
+                   description="List every scenario key, its default, unit and allowed values.")
+    return p
+
+
+def _cmd_show(args) -> int:
+    from .scenario import resolve
+
+    print(resolve(args.scenario, args.set).to_toml(), end="")
+    return 0
+
+
+def _cmd_scenarios(args) -> int:
+    from .scenario import builtin_description, builtin_names
+
+    for name in builtin_names():
+        print(f"{name:12s} {builtin_description(name)}")
+    return 0
+
+
+def _cmd_keys(args) -> int:
+    from .scenario import describe_keys
+
+    for key, default, unit, allowed, doc in describe_keys():
+        unit_s = f" [{unit}]" if unit else ""
+        print(f"{key:26s} = {default:10s}{unit_s}\n    {doc}; allowed: {allowed}")
+    return 0
+
+
+def main(argv=None) -> int:
+    """Entry point; returns the exit status (0 ok, 2 user error, 1 failure)."""
+    args = _parser().parse_args(argv)
+    if args.command != "run":
+        try:
+            return {"show": _cmd_show, "scenarios": _cmd_scenarios,
+                    "keys": _cmd_keys}[args.command](args)
+        except TokenSimError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    from .runner import run_command
+
+    return run_command(args)

@@ -1,0 +1,171 @@
+"""The SPMD engine: build this rank's domain, step the model, write output.
+
+Every rank runs the same code on its own block of the global Hilbert order.
+Initialisation is scalable: each rank draws only its own block of agent
+ids, the parallel sort sends agents to their owners, and the network and
+halo plan are built from exchanges near partition boundaries only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import kernels as kernel_loader
+from .memory import return_freed_memory
+from .models import b1 as b1_model
+from .network import LocalNetwork, rewire_small_world
+from .parallel.directory import Directory
+from .parallel.halo import HaloPlan
+from .parallel.knn import distributed_knn
+from .parallel.mpi import allreduce_max_int, allreduce_min_max, barrier, wtime
+from .parallel.partition import hilbert_partition
+from .timing import Progress, Timers
+
+
+@dataclass
+class Domain:
+    """This rank's agents and their network. Owned agents are in global Hilbert order.
+
+    ``offset`` is the global position of the first owned agent, so owned agent
+    i is agent number offset + i of the global order on any rank count.
+    """
+
+    comm: object
+    n_total: int
+    offset: int
+    cuts: np.ndarray
+    gid: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    indptr: np.ndarray
+    indices: np.ndarray
+    weights: np.ndarray
+    halo: HaloPlan
+    interior_rows: np.ndarray
+    boundary_rows: np.ndarray
+    all_rows: np.ndarray
+
+    @property
+    def n_owned(self) -> int:
+        """Number of agents this rank owns."""
+        return int(self.gid.shape[0])
+
+    def edge_targets(self) -> np.ndarray:
+        """Global id of every edge's target, in CSR order. Local."""
+        slot_gid = np.concatenate((self.gid, self.halo.ghost_gid))
+        return slot_gid[self.indices]
+
+
+def build_domain(comm, scenario, timers: Timers) -> Domain:
+    """Positions, Hilbert partition, k-NN network, rewiring and halo plan. Collective."""
+    return_freed_memory()
+    ks = kernel_loader.load("cython")  # initialisation always uses the compiled kernels
+    n_total = scenario.agents.n
+    seed = scenario.run.seed
+    lo, hi = comm.rank * n_total // comm.size, (comm.rank + 1) * n_total // comm.size
+    with timers("init.positions"):
+        xy = b1_model.initial_positions(seed, lo, hi)
+        x, y = np.ascontiguousarray(xy[:, 0]), np.ascontiguousarray(xy[:, 1])
+        del xy
+        gid = np.arange(lo, hi, dtype=np.int64)
+        xmin, xmax = allreduce_min_max(comm, x.min(initial=np.inf), x.max(initial=-np.inf))
+        ymin, ymax = allreduce_min_max(comm, y.min(initial=np.inf), y.max(initial=-np.inf))
+        box = (xmin, ymin, xmax, ymax)
+        key = np.empty(gid.shape[0], dtype=np.uint64)
+        ks.hilbert.hilbert_keys(x, y, xmin, ymin, xmax, ymax, scenario.engine.hilbert_bits, key)
+    with timers("init.sort"):
+        part = hilbert_partition(comm, key, gid, {"x": x, "y": y})
+        del key, gid, x, y, part["key"]  # keys are recomputed from positions when needed
+        gid, x, y = part["gid"], part["x"], part["y"]
+    with timers("init.knn"):
+        k = scenario.network.k
+        neighbours = distributed_knn(comm, x, y, gid, k, box, ks.knn.knn_grid)
+        rewire_small_world(neighbours, gid, n_total, scenario.network.p, seed, ks.rng.uniform)
+    with timers("init.halo"):
+        directory = Directory(comm, gid, n_total)
+        halo = HaloPlan(comm, gid, neighbours.reshape(-1), directory, scenario.engine.halo)
+        del directory
+        # Weights are allocated only once the id table is no longer needed.
+        del neighbours
+        net = LocalNetwork.uniform_knn(gid.shape[0], k)
+        interior = halo.interior_rows(net.indptr)
+        is_interior = np.zeros(gid.shape[0], dtype=bool)
+        is_interior[interior] = True
+        boundary = np.flatnonzero(~is_interior).astype(np.int64)
+    return Domain(comm=comm, n_total=n_total, offset=part["offset"], cuts=part["cuts"],
+                  gid=gid, x=x, y=y, indptr=net.indptr, indices=halo.edge_local,
+                  weights=net.weight, halo=halo, interior_rows=interior,
+                  boundary_rows=boundary, all_rows=np.arange(gid.shape[0], dtype=np.int64))
+
+
+def snapshot_ticks(ticks: int, every: int) -> list[int]:
+    """Ticks at which agent snapshots are written: 0, every, 2*every, ..., and the last."""
+    out = list(range(0, ticks + 1, every)) if every > 0 else [0]
+    if out[-1] != ticks:
+        out.append(ticks)
+    return out
+
+
+@dataclass
+class RunResult:
+    """What a run produced: per-tick records and timings (identical on every rank)."""
+
+    records: dict
+    init_s: float
+    run_s: float
+    timers: dict
+    n_ghost_max: int = 0
+
+
+class Simulation:
+    """A scenario on ``comm``: ``Simulation(comm, scenario).run(writer)``. Collective."""
+
+    def __init__(self, comm, scenario, quiet=True):
+        self.comm = comm
+        self.scenario = scenario
+        self.quiet = quiet
+        self.timers = Timers()
+        barrier(comm)
+        t0 = wtime()
+        self.domain = build_domain(comm, scenario, self.timers)
+        kernels = kernel_loader.load(scenario.engine.backend)
+        self.model = b1_model.B1(self.domain, scenario.model, kernels.b1, scenario.run.seed,
+                                 overlap=scenario.engine.overlap)
+        barrier(comm)
+        self.init_s = wtime() - t0
+
+    def run(self, writer=None) -> RunResult:
+        """Run every tick; write snapshots and time series if ``writer`` is given. Collective."""
+        sc = self.scenario
+        ticks = sc.run.ticks
+        records = {name: np.empty(ticks) for name in b1_model.TIMESERIES}
+        snaps = set(snapshot_ticks(ticks, sc.output.every)) if sc.output.snapshots else set()
+        progress = Progress(ticks, sc.agents.n, sc.engine.progress_every,
+                            enabled=not self.quiet and self.comm.rank == 0)
+        if writer is not None:
+            writer.write_static(self.domain)
+            if 0 in snaps:
+                writer.write_snapshot(0, self.model.snapshot(), self.domain)
+        barrier(self.comm)
+        t0 = wtime()
+        for tick in range(1, ticks + 1):
+            rec = self.model.step(tick, self.timers)
+            for name, value in rec.items():
+                records[name][tick - 1] = value
+            if writer is not None and tick in snaps:
+                with self.timers("output"):
+                    writer.write_snapshot(tick, self.model.snapshot(), self.domain)
+            progress.update(tick)
+        barrier(self.comm)
+        run_s = wtime() - t0
+        if writer is not None:
+            writer.write_timeseries(records)
+        return RunResult(records=records, init_s=self.init_s, run_s=run_s,
+                         timers=dict(self.timers.seconds),
+                         n_ghost_max=allreduce_max_int(self.comm, self.domain.halo.n_ghost))
+
+    def close(self) -> None:
+        """Free MPI resources held by the domain. Collective."""
+        self.domain.halo.destroy()

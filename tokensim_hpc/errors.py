@@ -1,0 +1,13 @@
+"""Errors a user can act on. Local; no MPI."""
+
+
+class TokenSimError(Exception):
+    """Base class of errors reported to the user without a traceback."""
+
+
+class ScenarioError(TokenSimError):
+    """A scenario value, key, file or name is wrong; the message says what is allowed."""
+
+
+class SetupError(TokenSimError):
+    """The run cannot start: output path, h5py without MPI, and similar."""

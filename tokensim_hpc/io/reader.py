@@ -1,0 +1,76 @@
+"""Reading a run file for analysis (serial; no MPI needed).
+
+>>> run = open_run("output/default.h5")
+>>> run.timeseries()            # pandas DataFrame indexed by tick
+>>> run.snapshot(-1)            # dict of numpy arrays, agents in global Hilbert order
+>>> run.edges()                 # dict: source, target, weight (global ids)
+"""
+
+from __future__ import annotations
+
+import tomllib
+
+import numpy as np
+
+from ._h5 import h5py
+
+
+class RunOutput:
+    """A completed run file, opened read-only. Use as a context manager or call close()."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.f = h5py.File(path, "r")
+        if not bool(self.f.attrs.get("complete", False)):
+            self.f.close()
+            raise ValueError(f"{path}: the run file is not complete (the run did not finish)")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self) -> None:
+        """Close the file."""
+        self.f.close()
+
+    @property
+    def attrs(self) -> dict:
+        """Root attributes (version, seed, ranks, timings ...)."""
+        return dict(self.f.attrs)
+
+    @property
+    def scenario(self) -> dict:
+        """The resolved scenario the run used, as a dict of tables."""
+        return tomllib.loads(self.f.attrs["scenario"])
+
+    def timeseries(self):
+        """Per-tick records as a pandas DataFrame indexed by tick."""
+        import pandas as pd
+
+        group = self.f["timeseries"]
+        data = {name: group[name][...] for name in group if name != "tick"}
+        return pd.DataFrame(data, index=pd.Index(group["tick"][...], name="tick"))
+
+    @property
+    def snapshot_ticks(self) -> np.ndarray:
+        """Ticks of the agent snapshots."""
+        return self.f["snapshots/tick"][...] if "snapshots" in self.f else np.empty(0, int)
+
+    def snapshot(self, i: int) -> dict:
+        """Snapshot number ``i`` (negative counts from the end): tick, gid, x, y and columns."""
+        snaps = self.f["snapshots"]
+        out = {"tick": int(snaps["tick"][i])}
+        out.update({name: self.f["agents"][name][...] for name in self.f["agents"]})
+        out.update({name: snaps[name][i] for name in snaps if name != "tick"})
+        return out
+
+    def edges(self) -> dict:
+        """The network as a global edge list: source, target (ids) and weight."""
+        return {name: self.f["network"][name][...] for name in self.f["network"]}
+
+
+def open_run(path: str) -> RunOutput:
+    """Open a completed run file for reading."""
+    return RunOutput(path)

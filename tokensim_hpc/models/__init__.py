@@ -1,0 +1,1 @@
+"""Models: initial state and step of each built-in model, on a partitioned domain."""

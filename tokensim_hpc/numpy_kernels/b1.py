@@ -1,0 +1,50 @@
+"""Numpy twin of ``cython_kernels/b1.pyx`` (same arguments, same results).
+
+Neighbour sums run slot by slot over the CSR rows, vectorised across rows,
+so each row adds its edges in CSR order exactly as the Cython kernel does.
+"""
+
+import numpy as np
+
+from . import exactsum, rng
+
+STREAM_SHOCK = 1
+
+
+def _neighbour_sums(rows, indptr, indices, weights, s_old):
+    start = indptr[rows]
+    degree = indptr[rows + 1] - start
+    sums = np.zeros(rows.shape[0])
+    for slot in range(int(degree.max()) if rows.size else 0):
+        live = degree > slot
+        edge = start[live] + slot
+        sums[live] = sums[live] + weights[edge] * s_old[indices[edge]]
+    return sums
+
+
+def sentiment_orders(rows, indptr, indices, weights, s_old, s_new, gid, cash, tokens,
+                     orders, price, momentum, w_self, w_neigh, w_mom, sigma,
+                     order_fraction, seed, tick, acc_orders, acc_sentiment):
+    """Numpy twin of ``b1.sentiment_orders``."""
+    rows = np.asarray(rows, dtype=np.int64)
+    n_i = _neighbour_sums(rows, indptr, indices, weights, s_old)
+    xi = np.zeros(rows.shape[0])
+    if sigma != 0.0:
+        rng.normal(seed, gid[rows], tick, STREAM_SHOCK, 0, xi)
+    s = np.tanh(w_self * s_old[rows] + w_neigh * n_i + w_mom * momentum + sigma * xi)
+    q = np.where(s > 0.0, order_fraction * s * cash[rows],
+                 order_fraction * s * tokens[rows] * price)
+    s_new[rows] = s
+    orders[rows] = q
+    exactsum.accumulate(q, acc_orders)
+    exactsum.accumulate(s, acc_sentiment)
+
+
+def execute_orders(cash, tokens, orders, price, acc_wealth):
+    """Numpy twin of ``b1.execute_orders``."""
+    n = orders.shape[0]
+    c = np.maximum(cash[:n] - orders, 0.0)
+    h = np.maximum(tokens[:n] + orders / price, 0.0)
+    cash[:n] = c
+    tokens[:n] = h
+    exactsum.accumulate(c + h * price, acc_wealth)

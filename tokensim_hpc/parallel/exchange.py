@@ -1,0 +1,83 @@
+"""Typed all-to-all exchanges of numpy arrays (the bulk data path).
+
+Buffer (upper-case) collectives only: counts go by ``Alltoall``, data by
+``Alltoallv`` with the array's own MPI datatype, rows of 2-D arrays as one
+contiguous datatype. Every function is collective on ``comm`` and must be
+entered by every rank, including ranks that send nothing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from mpi4py.util import dtlib
+
+_INT_MAX = 2**31 - 1
+
+
+def mpi_type(dtype: np.dtype, width: int = 1):
+    """MPI datatype of one row of ``width`` elements of ``dtype``; free it if width > 1."""
+    base = dtlib.from_numpy_dtype(np.dtype(dtype))
+    if width == 1:
+        return base
+    row = base.Create_contiguous(width)
+    row.Commit()
+    return row
+
+
+def exchange_counts(comm, send_counts: np.ndarray) -> np.ndarray:
+    """How many rows each rank sends to me, given how many I send to each. Collective."""
+    send_counts = np.ascontiguousarray(send_counts, dtype=np.int64)
+    recv_counts = np.empty_like(send_counts)
+    comm.Alltoall(send_counts, recv_counts)
+    return recv_counts
+
+
+def displacements(counts: np.ndarray) -> np.ndarray:
+    """Exclusive prefix sum of counts (int64)."""
+    out = np.zeros(len(counts), dtype=np.int64)
+    np.cumsum(counts[:-1], out=out[1:])
+    return out
+
+
+def alltoallv(comm, send: np.ndarray, send_counts: np.ndarray,
+              recv_counts: np.ndarray | None = None) -> np.ndarray:
+    """Send rows ``send[displ[r]:displ[r]+send_counts[r]]`` to rank r. Collective.
+
+    ``send`` is 1-D or 2-D (rows), grouped by destination rank in rank order.
+    Returns the received rows, grouped by source rank in rank order.
+    """
+    if recv_counts is None:
+        recv_counts = exchange_counts(comm, send_counts)
+    send = np.ascontiguousarray(send)
+    width = 1 if send.ndim == 1 else int(np.prod(send.shape[1:]))
+    recv = np.empty((int(recv_counts.sum()),) + send.shape[1:], dtype=send.dtype)
+    if max(int(np.max(send_counts, initial=0)), int(np.max(recv_counts, initial=0))) > _INT_MAX:
+        raise OverflowError("an all-to-all message exceeds 2**31 rows; use more ranks")
+    dtype = mpi_type(send.dtype, width)
+    try:
+        sc = np.asarray(send_counts, dtype=np.int32)
+        rc = np.asarray(recv_counts, dtype=np.int32)
+        comm.Alltoallv([send, (sc, displacements(sc).astype(np.int32)), dtype],
+                       [recv, (rc, displacements(rc).astype(np.int32)), dtype])
+    finally:
+        if width > 1:
+            dtype.Free()
+    return recv
+
+
+def alltoallv_columns(comm, columns: dict, send_counts: np.ndarray) -> dict:
+    """:func:`alltoallv` of several columns with the same counts. Collective."""
+    recv_counts = exchange_counts(comm, send_counts)
+    return {name: alltoallv(comm, col, send_counts, recv_counts)
+            for name, col in columns.items()}
+
+
+def allgatherv(comm, local: np.ndarray) -> np.ndarray:
+    """Concatenation over ranks, in rank order, of 1-D arrays. Collective."""
+    local = np.ascontiguousarray(local)
+    counts = np.array(comm.allgather(int(local.shape[0])), dtype=np.int64)
+    out = np.empty(int(counts.sum()), dtype=local.dtype)
+    dtype = mpi_type(local.dtype)
+    comm.Allgatherv([local, dtype], [out, (counts.astype(np.int32),
+                                           displacements(counts).astype(np.int32)), dtype])
+    return out

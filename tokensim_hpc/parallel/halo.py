@@ -1,0 +1,149 @@
+"""Halo exchange: neighbours' agent columns copied into local ghost slots.
+
+The plan is built once from the network's remote columns (and rebuilt when
+the network or the partition changes): ghost slots follow the owned slots,
+grouped by owner rank and sorted by global id within each owner; every rank
+learns which of its agents each neighbour rank needs. An exchange then
+packs those agents' values and moves them with one MPI-3 neighbourhood
+collective on a distributed-graph communicator (``neighbor``) or with
+Isend/Irecv pairs (``p2p``). ``start``/``finish`` let the caller run the
+kernel on interior agents while the messages are in flight.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from mpi4py import MPI
+
+from .exchange import alltoallv, displacements, exchange_counts, mpi_type
+
+_TAG = 7311
+_CHUNK = 1 << 20
+
+
+def _chunks(n):
+    return [(s, min(n, s + _CHUNK)) for s in range(0, n, _CHUNK)]
+
+
+class HaloPlan:
+    """Which values go where in a halo exchange. Construction is collective.
+
+    Parameters
+    ----------
+    comm : MPI communicator
+    owned_gid : int64 array
+        Global ids of the owned agents, in local order.
+    edge_gid : int64 array
+        Global ids of every edge's target (the CSR columns, any order).
+    directory : :class:`tokensim_hpc.parallel.directory.Directory`
+        Owner lookup for ids that are not owned here.
+    mode : "neighbor" or "p2p"
+
+    Attributes
+    ----------
+    edge_local : int32 array
+        Local slot of every edge target: owned index, or n_owned + ghost index.
+    ghost_gid : int64 array
+        Global id of every ghost slot.
+    """
+
+    def __init__(self, comm, owned_gid, edge_gid, directory, mode="neighbor"):
+        self.comm = comm
+        self.mode = mode
+        self.n_owned = int(owned_gid.shape[0])
+        size = comm.size
+        by_gid = np.argsort(owned_gid, kind="stable")
+        sorted_gid = owned_gid[by_gid]
+        # Edges are mapped in chunks, straight into int32, to keep the peak memory low.
+        self.edge_local = np.empty(edge_gid.shape[0], dtype=np.int32)
+        remote_parts = []
+        for s, e in _chunks(edge_gid.shape[0]):
+            targets = edge_gid[s:e]
+            pos = np.searchsorted(sorted_gid, targets)
+            owned = np.zeros(e - s, dtype=bool)
+            if self.n_owned:
+                owned = sorted_gid[np.minimum(pos, self.n_owned - 1)] == targets
+            self.edge_local[s:e][owned] = by_gid[pos[owned]]
+            self.edge_local[s:e][~owned] = -1
+            remote_parts.append(np.unique(targets[~owned]))
+        remote = np.unique(np.concatenate(remote_parts)) if remote_parts else \
+            np.empty(0, dtype=np.int64)
+        owner = directory.lookup(remote)
+        order = np.lexsort((remote, owner))
+        self.ghost_gid = remote[order]
+        ghost_owner = owner[order]
+        self.n_ghost = int(self.ghost_gid.shape[0])
+        if self.n_owned + self.n_ghost >= 2**31:
+            raise OverflowError("more than 2**31 owned+ghost agents on one rank; use more ranks")
+        # ghost_gid is sorted by (owner, gid), not by gid: search it through its
+        # gid-sorting permutation to find each remote target's ghost slot.
+        by_ghost_gid = np.argsort(self.ghost_gid, kind="stable")
+        ghost_sorted = self.ghost_gid[by_ghost_gid]
+        for s, e in _chunks(edge_gid.shape[0]):
+            part = self.edge_local[s:e]
+            remote_edge = part < 0
+            part[remote_edge] = self.n_owned + by_ghost_gid[
+                np.searchsorted(ghost_sorted, edge_gid[s:e][remote_edge])]
+
+        self.recv_counts = np.bincount(ghost_owner, minlength=size).astype(np.int64)
+        self.send_counts = exchange_counts(comm, self.recv_counts)
+        wanted = alltoallv(comm, self.ghost_gid, self.recv_counts, self.send_counts)
+        self.send_idx = by_gid[np.searchsorted(sorted_gid, wanted)] if wanted.size \
+            else np.empty(0, dtype=np.int64)
+        self.sources = np.flatnonzero(self.recv_counts).astype(np.int32)
+        self.destinations = np.flatnonzero(self.send_counts).astype(np.int32)
+        self._rc = self.recv_counts[self.sources].astype(np.int32)
+        self._sc = self.send_counts[self.destinations].astype(np.int32)
+        self._rd = displacements(self._rc).astype(np.int32)
+        self._sd = displacements(self._sc).astype(np.int32)
+        self.graph = None
+        if mode == "neighbor":
+            self.graph = comm.Create_dist_graph_adjacent(
+                self.sources.tolist(), self.destinations.tolist(), reorder=False)
+        self._send = {}
+
+    @property
+    def n_send(self) -> int:
+        """Number of values this rank sends per column and exchange."""
+        return int(self.send_idx.shape[0])
+
+    def interior_rows(self, indptr: np.ndarray) -> np.ndarray:
+        """Owned rows whose edges all point to owned agents (no ghost needed). Local."""
+        ghost_edge = self.edge_local >= self.n_owned
+        per_row = np.add.reduceat(ghost_edge.astype(np.int64), indptr[:-1]) \
+            if ghost_edge.size else np.zeros(self.n_owned, dtype=np.int64)
+        per_row[indptr[:-1] == indptr[1:]] = 0  # reduceat repeats a value on empty rows
+        return np.flatnonzero(per_row == 0).astype(np.int64)
+
+    def start(self, column: np.ndarray):
+        """Begin sending ghost values of one column (owned + ghost slots). Collective."""
+        buf = self._send.get(column.dtype.str)
+        if buf is None or buf.shape[0] != self.n_send:
+            buf = self._send[column.dtype.str] = np.empty(self.n_send, dtype=column.dtype)
+        np.take(column, self.send_idx, out=buf)
+        ghosts = column[self.n_owned:self.n_owned + self.n_ghost]
+        dtype = mpi_type(column.dtype)
+        if self.mode == "neighbor":
+            return [self.graph.Ineighbor_alltoallv([buf, (self._sc, self._sd), dtype],
+                                                   [ghosts, (self._rc, self._rd), dtype])]
+        reqs = [self.comm.Irecv([ghosts[d:d + c], dtype], source=int(src), tag=_TAG)
+                for src, c, d in zip(self.sources, self._rc, self._rd, strict=False)]
+        reqs += [self.comm.Isend([buf[d:d + c], dtype], dest=int(dst), tag=_TAG)
+                 for dst, c, d in zip(self.destinations, self._sc, self._sd, strict=False)]
+        return reqs
+
+    @staticmethod
+    def finish(requests) -> None:
+        """Wait until the ghost slots hold the neighbours' values. Local completion."""
+        MPI.Request.Waitall(requests)
+
+    def exchange(self, *columns: np.ndarray) -> None:
+        """Fill the ghost slots of each column. Collective."""
+        for column in columns:
+            self.finish(self.start(column))
+
+    def destroy(self) -> None:
+        """Free the distributed-graph communicator. Collective."""
+        if self.graph is not None:
+            self.graph.Free()
+            self.graph = None

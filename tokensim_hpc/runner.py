@@ -1,0 +1,72 @@
+"""The ``run`` command on every rank: validate, preflight, simulate, write, summarise.
+
+User errors (bad scenario, unusable output path, h5py without MPI) are
+decided on rank 0 before any work and broadcast: rank 0 prints one message
+and every rank exits with status 2. Any other exception on any rank aborts
+the whole job (status 1) so nobody waits forever in a collective.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from .engine import Simulation, snapshot_ticks
+from .errors import TokenSimError
+from .parallel.mpi import decide_on_root, install_abort_hook, world
+from .scenario import resolve
+from .timing import format_seconds
+
+
+def _prepare(args):
+    from .io.writer import check_output_path
+
+    scenario = resolve(args.scenario, args.set)
+    out = args.output or f"{scenario.name}.h5"
+    return scenario, check_output_path(out, args.overwrite)
+
+
+def run_command(args) -> int:
+    """Run a scenario on MPI_COMM_WORLD. Collective; returns the exit status."""
+    comm = world()
+    install_abort_hook(comm)
+    try:
+        scenario, out_path = decide_on_root(comm, _prepare, args)
+    except TokenSimError as exc:
+        if comm.rank == 0:
+            print(f"error: {exc}", file=sys.stderr)
+        return 2
+    from .io.writer import RunWriter
+
+    talk = comm.rank == 0 and not args.quiet
+    if talk:
+        print(f"tokensim-hpc: scenario {scenario.name!r} ({scenario.run.model}), "
+              f"{scenario.agents.n:,} agents, {scenario.run.ticks} ticks, {comm.size} ranks, "
+              f"backend {scenario.engine.backend}", flush=True)
+    sim = Simulation(comm, scenario, quiet=args.quiet)
+    if talk:
+        print(f"initialised in {sim.init_s:.2f} s; writing {out_path}", flush=True)
+    snaps = snapshot_ticks(scenario.run.ticks, scenario.output.every)
+    n_edges = int(comm.allreduce(int(sim.domain.indptr[-1])))
+    writer = RunWriter(comm, out_path, scenario, snaps, n_edges)
+    result = sim.run(writer)
+    writer.close({"init_seconds": result.init_s, "run_seconds": result.run_s})
+    sim.close()
+    if talk:
+        _summary(scenario, result, out_path, comm.size)
+    return 0
+
+
+def _summary(scenario, result, out_path, size) -> None:
+    rec = result.records
+    ticks = scenario.run.ticks
+    rate = scenario.agents.n * ticks / result.run_s if result.run_s > 0 else float("nan")
+    print(f"\n  agents        {scenario.agents.n:,} on {size} ranks "
+          f"(max {result.n_ghost_max:,} ghosts per rank)")
+    print(f"  ticks         {ticks} in {format_seconds(result.run_s)} "
+          f"({rate:.3e} agent-ticks/s); init {format_seconds(result.init_s)}")
+    if ticks:
+        print(f"  price         {rec['price'][0]:.6f} -> {rec['price'][-1]:.6f} "
+              f"(min {rec['price'].min():.6f}, max {rec['price'].max():.6f})")
+        print(f"  sentiment     mean {rec['mean_sentiment'][-1]:+.4f} at the last tick")
+        print(f"  total wealth  {rec['total_wealth'][-1]:.6e} cash")
+    print(f"  output        {out_path}")
