@@ -69,10 +69,17 @@ lint: build
 test-serial: build
 	$(PY) -m pytest -q -m "not mpi and not slurm" tests
 
+# Rank 0 reports on the console (tests reduce their verdict over ranks); the
+# other ranks' output goes to .stamps/ and is shown only when a run fails.
 test-mpi: build
 	@for n in 2 3 4; do \
 		echo "== MPI tests on $$n ranks"; \
-		$(MPIRUN) -n $$n $(PY) -m pytest -q --with-mpi -m mpi tests || exit 1; \
+		rm -f $(STAMPS)/pytest-mpi-$$n-rank*.log; \
+		$(MPIRUN) -n $$n sh -c 'if [ "$$OMPI_COMM_WORLD_RANK" = 0 ]; then \
+			exec $(PY) -m pytest -q --color=no --with-mpi -m mpi tests; else \
+			exec $(PY) -m pytest -q --color=no --with-mpi -m mpi tests \
+			> $(STAMPS)/pytest-mpi-'$$n'-rank$$OMPI_COMM_WORLD_RANK.log 2>&1; fi' \
+		|| { tail -n 40 $(STAMPS)/pytest-mpi-$$n-rank*.log; exit 1; }; \
 	done
 
 test-slurm: build

@@ -64,7 +64,6 @@ cdef struct Query:
     double y
     double r2
     int64_t gid
-    int64_t q          # index of the query in the caller's arrays
 
 
 cdef struct Ctx:
@@ -103,13 +102,38 @@ cdef double _cell_side(double w, double hgt, int64_t n) noexcept nogil:
     return sqrt(big) * sqrt(small / t)
 
 
+cdef inline int64_t _point_cell(const Grid* g, double x, double y) noexcept nogil:
+    """Cell of a point of the grid (row-major: cy * gx + cx)."""
+    cdef int64_t cx, cy
+    if g.gx == 1 and g.gy == 1:
+        return 0
+    # x - x0 >= 0 for the points, so the truncation is the floor.
+    cx = <int64_t>((x - g.x0) * g.inv_h)
+    cy = <int64_t>((y - g.y0) * g.inv_h)
+    if cx > g.gx - 1:
+        cx = g.gx - 1
+    if cy > g.gy - 1:
+        cy = g.gy - 1
+    return cy * g.gx + cx
+
+
+cdef inline int64_t _query_cell(const Grid* g, double x, double y) noexcept nogil:
+    """Grid cell nearest to a query's cell (only to order the queries)."""
+    cdef double ux = (x - g.x0) * g.inv_h, uy = (y - g.y0) * g.inv_h
+    cdef int64_t cx = 0, cy = 0
+    if ux >= 1.0:  # False for NaN
+        cx = <int64_t>ux if ux < <double>(g.gx - 1) else g.gx - 1
+    if uy >= 1.0:
+        cy = <int64_t>uy if uy < <double>(g.gy - 1) else g.gy - 1
+    return cy * g.gx + cx
+
+
 cdef int _build(Grid* g, const double[:] px, const double[:] py,
                 const int64_t[:] pgid, int k) noexcept nogil:
     """Fill the grid of the points; returns -1 on allocation failure, else 0."""
-    cdef int64_t n = px.shape[0], i, c, ncell, cx, cy, p
+    cdef int64_t n = px.shape[0], i, c, ncell, p
     cdef double xmin, xmax, ymin, ymax, h, inv_h, per_cell
     cdef bint finite = True
-    cdef int64_t* cell_of = NULL
 
     g.cell_start = NULL
     g.sxy = NULL
@@ -162,39 +186,24 @@ cdef int _build(Grid* g, const double[:] px, const double[:] py,
         g.rho0 += 1
 
     g.cell_start = <int64_t*>malloc((ncell + 1) * sizeof(int64_t))
-    cell_of = <int64_t*>malloc((n if n > 0 else 1) * sizeof(int64_t))
     g.sxy = <double*>malloc((2 * n if n > 0 else 1) * sizeof(double))
     g.sg = <int64_t*>malloc((n if n > 0 else 1) * sizeof(int64_t))
     g.si = <int64_t*>malloc((n if n > 0 else 1) * sizeof(int64_t))
-    if (g.cell_start == NULL or cell_of == NULL or g.sxy == NULL or g.sg == NULL
-            or g.si == NULL):
-        free(cell_of)
+    if g.cell_start == NULL or g.sxy == NULL or g.sg == NULL or g.si == NULL:
         return -1
 
     # Counting sort of the points by cell (row-major: cell = cy * gx + cx).
     for c in range(ncell + 1):
         g.cell_start[c] = 0
     for i in range(n):
-        if ncell == 1:
-            c = 0
-        else:
-            # px - x0 >= 0, so the truncation is the floor.
-            cx = <int64_t>((px[i] - g.x0) * g.inv_h)
-            cy = <int64_t>((py[i] - g.y0) * g.inv_h)
-            if cx > g.gx - 1:
-                cx = g.gx - 1
-            if cy > g.gy - 1:
-                cy = g.gy - 1
-            c = cy * g.gx + cx
-        cell_of[i] = c
-        g.cell_start[c + 1] += 1
+        g.cell_start[_point_cell(g, px[i], py[i]) + 1] += 1
     # After the prefix sum cell_start[c + 1] is the start of cell c + 1; the
     # placement loop uses cell_start[c] as the insert position of cell c and
     # leaves it at the end of cell c, so shift back by one afterwards.
     for c in range(ncell):
         g.cell_start[c + 1] += g.cell_start[c]
     for i in range(n):
-        c = cell_of[i]
+        c = _point_cell(g, px[i], py[i])
         p = g.cell_start[c]
         g.cell_start[c] = p + 1
         g.sxy[2 * p] = px[i]
@@ -204,7 +213,6 @@ cdef int _build(Grid* g, const double[:] px, const double[:] py,
     for c in range(ncell, 0, -1):
         g.cell_start[c] = g.cell_start[c - 1]
     g.cell_start[0] = 0
-    free(cell_of)
     return 0
 
 
@@ -513,15 +521,14 @@ def knn_grid(const double[:] px, const double[:] py, const int64_t[:] pgid,
 
     cdef Grid g
     cdef int rc = 0, n, j
-    cdef int64_t q, c, cx, cy, ncell, t
-    cdef double ux, uy
+    cdef int64_t q, c, ncell, t, t0, t1, r
     cdef Cand* buf = NULL
+    cdef Query* qbuf = NULL
+    cdef int32_t* res_n = NULL
     cdef double* res_d2 = NULL
     cdef int64_t* res_idx = NULL
-    cdef int64_t t0, t1
-    cdef int64_t* qcell = NULL
     cdef int64_t* qstart = NULL
-    cdef Query* qs = NULL
+    cdef int64_t* order = NULL
 
     with nogil:
         if _build(&g, px, py, pgid, k) != 0:
@@ -529,13 +536,14 @@ def knn_grid(const double[:] px, const double[:] py, const int64_t[:] pgid,
         else:
             ncell = g.gx * g.gy
             buf = <Cand*>malloc(k * sizeof(Cand))
-            qcell = <int64_t*>malloc((nq if nq > _CHUNK else _CHUNK) * sizeof(int64_t))
+            qbuf = <Query*>malloc(_CHUNK * sizeof(Query))
+            res_n = <int32_t*>malloc(_CHUNK * sizeof(int32_t))
             res_d2 = <double*>malloc(_CHUNK * k * sizeof(double))
             res_idx = <int64_t*>malloc(_CHUNK * k * sizeof(int64_t))
-            qs = <Query*>malloc((nq if nq > 0 else 1) * sizeof(Query))
             qstart = <int64_t*>malloc((ncell + 1) * sizeof(int64_t))
-            if (buf == NULL or qcell == NULL or qs == NULL or qstart == NULL
-                    or res_d2 == NULL or res_idx == NULL):
+            order = <int64_t*>malloc((nq if nq > 0 else 1) * sizeof(int64_t))
+            if (buf == NULL or qbuf == NULL or res_n == NULL or res_d2 == NULL
+                    or res_idx == NULL or qstart == NULL or order == NULL):
                 rc = -1
         if rc == 0:
             # Counting sort of the queries by (grid-clamped) cell, so that
@@ -544,53 +552,51 @@ def knn_grid(const double[:] px, const double[:] py, const int64_t[:] pgid,
             for c in range(ncell + 1):
                 qstart[c] = 0
             for q in range(nq):
-                ux = (qx[q] - g.x0) * g.inv_h
-                uy = (qy[q] - g.y0) * g.inv_h
-                cx = 0
-                cy = 0
-                if ux >= 1.0:  # False for NaN
-                    cx = <int64_t>ux if ux < <double>(g.gx - 1) else g.gx - 1
-                if uy >= 1.0:
-                    cy = <int64_t>uy if uy < <double>(g.gy - 1) else g.gy - 1
-                qcell[q] = cy * g.gx + cx
-                qstart[qcell[q] + 1] += 1
+                qstart[_query_cell(&g, qx[q], qy[q]) + 1] += 1
             for c in range(ncell):
                 qstart[c + 1] += qstart[c]
             for q in range(nq):
-                t = qstart[qcell[q]]
-                qstart[qcell[q]] = t + 1
-                qs[t].x = qx[q]
-                qs[t].y = qy[q]
-                qs[t].r2 = qr2[q]
-                qs[t].gid = qgid[q]
-                qs[t].q = q
+                c = _query_cell(&g, qx[q], qy[q])
+                order[qstart[c]] = q
+                qstart[c] += 1
 
-            # Results go to a small buffer in processing order first, then
-            # to the caller's rows (scattered if the queries were not in
-            # spatial order) in a tight loop that overlaps the cache misses.
-            for t0 in range(0, nq, _CHUNK):
+            # By chunks of queries in that order: gather their inputs, search,
+            # buffer the results, then write them to the caller's rows. The
+            # gather and the scatter are tight loops, whose cache misses (if
+            # the caller's queries are not in spatial order) overlap.
+            t0 = 0
+            while t0 < nq:
                 t1 = t0 + _CHUNK if t0 + _CHUNK < nq else nq
                 for t in range(t0, t1):
-                    n = _query(&g, &qs[t], k, buf)
+                    q = order[t]
+                    qbuf[t - t0].x = qx[q]
+                    qbuf[t - t0].y = qy[q]
+                    qbuf[t - t0].r2 = qr2[q]
+                    qbuf[t - t0].gid = qgid[q]
+                for t in range(t1 - t0):
+                    n = _query(&g, &qbuf[t], k, buf)
+                    res_n[t] = n
                     for j in range(n):
-                        res_d2[(t - t0) * k + j] = buf[j].d2
-                        res_idx[(t - t0) * k + j] = g.si[buf[j].j]
+                        res_d2[t * k + j] = buf[j].d2
+                        res_idx[t * k + j] = g.si[buf[j].j]
                     for j in range(n, k):
-                        res_d2[(t - t0) * k + j] = INFINITY
-                        res_idx[(t - t0) * k + j] = -1
-                    qcell[t - t0] = n
+                        res_d2[t * k + j] = INFINITY
+                        res_idx[t * k + j] = -1
                 for t in range(t0, t1):
-                    q = qs[t].q
+                    q = order[t]
+                    r = (t - t0) * k
                     for j in range(k):
-                        out_idx[q, j] = res_idx[(t - t0) * k + j]
-                        out_d2[q, j] = res_d2[(t - t0) * k + j]
-                    out_count[q] = <int32_t>qcell[t - t0]
+                        out_idx[q, j] = res_idx[r + j]
+                        out_d2[q, j] = res_d2[r + j]
+                    out_count[q] = res_n[t - t0]
+                t0 = t1
         _free_grid(&g)
         free(buf)
+        free(qbuf)
+        free(res_n)
         free(res_d2)
         free(res_idx)
-        free(qcell)
-        free(qs)
         free(qstart)
+        free(order)
     if rc != 0:
         raise MemoryError("knn_grid: cannot allocate work arrays")

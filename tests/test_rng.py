@@ -1,12 +1,14 @@
 """Tests of the Philox4x64-10 random numbers (Cython kernel and numpy twin).
 
-Keying: key = (seed, stream), counter = (gid, tick, draw, 0).
+Keying: key = (seed, stream), counter = (gid, tick, draw, 0); the normals'
+rare extra words come from the blocks of counter (gid, tick, draw, j), j >= 1.
 """
 
 import math
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from tokensim_hpc._kernels import rng as cy_rng
 from tokensim_hpc.numpy_kernels import rng as np_rng
@@ -54,6 +56,68 @@ CASES = [
     (0x0123456789ABCDEF, 0xFFFFFFFF, 0x100000000, 0xFFFFFFFF00000000, 0x8000000000000000),
     (0x9E3779B97F4A7C15, (1 << 63) - 1, 1 << 63, 0xBB67AE8584CAA73B, 2),
 ]
+
+
+def ref_normal(seed, gid, tick, stream, draw, tables):
+    """Scalar reference of the Ziggurat normal on Python ints and floats.
+
+    Reads the words S[k] = word k % 4 of the block of counter
+    (gid, tick, draw, k // 4) from `ref_philox`, as documented in
+    ``_philox.pxd``. Returns the number, the count of words read and the
+    path that produced it ("fast", "wedge" or "tail").
+    """
+    ki = [int(v) for v in tables[0]]
+    wi = [float(v) for v in tables[1]]
+    fi = [float(v) for v in tables[2]]
+    r = np_rng.ZIG_R
+    k = 0
+    block = []
+
+    def word():
+        nonlocal k, block
+        if k % 4 == 0:
+            block = ref_philox((gid, tick, draw, k // 4), (seed, stream))
+        k += 1
+        return block[(k - 1) % 4]
+
+    def uniform():
+        return (word() >> 11) * 2.0**-53
+
+    while True:
+        w = word()
+        idx, sign, rabs = w & 0xFF, (w >> 8) & 1, (w >> 9) & (2**52 - 1)
+        x = float(rabs) * wi[idx]
+        if sign:
+            x = -x
+        if rabs < ki[idx]:
+            return x, k, "fast" if k == 1 else "wedge"
+        if idx == 0:
+            while True:
+                u1 = uniform()
+                u2 = uniform()
+                xx = -math.log1p(-u1) / r
+                yy = -math.log1p(-u2)
+                if yy + yy > xx * xx:
+                    return (-(r + xx) if sign else r + xx), k, "tail"
+        if (fi[idx - 1] - fi[idx]) * uniform() + fi[idx] < math.exp(-0.5 * x * x):
+            return x, k, "wedge"
+
+
+def _fast_path(tables, w0):
+    """Whether word 0 alone gives the normal, and the value it gives."""
+    ki, wi, _ = tables
+    idx = (w0 & np.uint64(0xFF)).astype(np.intp)
+    rabs = (w0 >> np.uint64(9)) & np.uint64(2**52 - 1)
+    x = rabs.astype(np.float64) * wi[idx]
+    x = np.where((w0 >> np.uint64(8)) & np.uint64(1), -x, x)
+    return rabs < ki[idx], x
+
+
+def _normal(backend, seed, gids, tick, stream, draw):
+    gid = np.asarray(gids, dtype=np.uint64).view(np.int64)
+    out = np.empty(gid.shape[0])
+    backend.normal(seed, gid, tick, stream, draw, out)
+    return out
 
 
 def _raw(backend, seed, gids, tick, stream, draw):
@@ -147,6 +211,9 @@ def test_cython_vs_numpy_twin(n, keys):
             np.testing.assert_array_equal(out_c, out_n)  # bit-identical
         else:
             np.testing.assert_allclose(out_c, out_n, rtol=1e-12, atol=0)
+            # The fast path (no libm call) is bit-identical, signed zeros too.
+            fast, _ = _fast_path(np_rng.ziggurat_tables(), raw_c[:, 0])
+            np.testing.assert_array_equal(out_c[fast].view(np.uint64), out_n[fast].view(np.uint64))
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -159,13 +226,18 @@ def test_uniform_and_normal_follow_the_documented_mapping(backend):
     z = np.empty(gid.size)
     backend.uniform(keys[0], gid, *keys[1:], u)
     backend.normal(keys[0], gid, *keys[1:], z)
+    tables = np_rng.ziggurat_tables()
+    fast, zfast = _fast_path(tables, raw[:, 0])
+    assert 0.97 < fast.mean() < 1.0
     for k in range(gid.size):
-        w0, w1 = int(raw[k, 0]), int(raw[k, 1])
+        w0 = int(raw[k, 0])
         assert u[k] == (w0 >> 11) * 2.0**-53  # exact
-        u1 = ((w0 >> 11) + 1) * 2.0**-53
-        u2 = (w1 >> 11) * 2.0**-53
-        zz = math.sqrt(-2.0 * math.log(u1)) * math.cos(2.0 * math.pi * u2)
-        assert z[k] == pytest.approx(zz, rel=1e-12, abs=1e-300)
+        zz, _, path = ref_normal(keys[0], int(gid.view(np.uint64)[k]), *keys[1:], tables)
+        assert (path == "fast") == fast[k]
+        if fast[k]:
+            assert z[k] == zfast[k] == zz  # exact: +-rabs * wi[idx]
+        else:
+            assert z[k] == pytest.approx(zz, rel=1e-12, abs=0)
     assert np.all((u >= 0.0) & (u < 1.0))
     np.testing.assert_array_equal(u * 2.0**53, np.floor(u * 2.0**53))  # multiples of 2**-53
     assert np.all(np.isfinite(z))
@@ -269,3 +341,166 @@ def test_bad_arguments(backend):
         backend.uniform(-1, gid, 0, 0, 0, np.empty(5))
     with pytest.raises(OverflowError):
         backend.uniform(0, gid, 1 << 64, 0, 0, np.empty(5))
+
+
+def test_ziggurat_tables_cython_equal_twin_bit_for_bit():
+    ki_c, wi_c, fi_c = cy_rng.ziggurat_tables()
+    ki_n, wi_n, fi_n = np_rng.ziggurat_tables()
+    assert ki_c.dtype == ki_n.dtype == np.uint64
+    assert wi_c.dtype == wi_n.dtype == fi_c.dtype == fi_n.dtype == np.float64
+    np.testing.assert_array_equal(ki_c, ki_n)
+    np.testing.assert_array_equal(wi_c.view(np.uint64), wi_n.view(np.uint64))
+    np.testing.assert_array_equal(fi_c.view(np.uint64), fi_n.view(np.uint64))
+    # The kernel returns copies; the twin's cached tables are read-only.
+    ki_c[0] = 0
+    assert cy_rng.ziggurat_tables()[0][0] == ki_n[0] != 0
+    assert not ki_n.flags.writeable and not wi_n.flags.writeable
+
+
+def test_ziggurat_tables_geometry():
+    ki, wi, fi = np_rng.ziggurat_tables()
+    r, v = np_rng.ZIG_R, np_rng.ZIG_V
+    assert ki.shape == wi.shape == fi.shape == (256,)
+    x = wi * 2.0**52  # layer right edges x_i (i >= 1); q for the base strip
+    assert x[255] == r and fi[0] == 1.0 and ki[1] == 0
+    assert fi[255] == pytest.approx(math.exp(-0.5 * r * r), rel=1e-15)
+    assert x[0] == pytest.approx(v / math.exp(-0.5 * r * r), rel=1e-15)
+    assert np.all(np.diff(x[1:]) > 0) and np.all(np.diff(fi) < 0)
+    np.testing.assert_allclose(fi[1:], np.exp(-0.5 * x[1:] ** 2), rtol=1e-14)
+    # Every layer i >= 1 has area V: x_i (f(x_{i-1}) - f(x_i)); the top one
+    # (f(x_0) = 1) only up to ~1e-9, as R and V close the recurrence at
+    # f(x_0) = 1 + 2e-11.
+    np.testing.assert_allclose(x[2:] * (fi[1:-1] - fi[2:]), v, rtol=1e-12)
+    assert x[1] * (1.0 - fi[1]) == pytest.approx(v, rel=2e-9)
+    # ki[i] = floor(x_{i-1} / x_i * 2**52) (and R / q for the base strip).
+    ratio = np.concatenate(([r / x[0], 0.0], x[1:-1] / x[2:]))
+    np.testing.assert_allclose(ki.astype(np.float64), ratio * 2.0**52, rtol=1e-14, atol=1.0)
+    assert np.all(ki < 2**52)
+    # numpy's own 256-layer tables (ziggurat_constants.h) agree to ~1e-10.
+    assert int(ki[0]) == pytest.approx(0x000EF33D8025EF6A, rel=1e-9)
+    assert wi[1] == pytest.approx(4.77933017572773682428e-17, rel=1e-9)
+    assert fi[1] == pytest.approx(9.77101701267671596263e-01, rel=1e-9)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_normal_distribution(backend):
+    n = 2_000_000
+    gid = np.arange(n, dtype=np.int64)
+    z = np.empty(n)
+    backend.normal(987654321, gid, 11, 7, 0, z)
+    assert np.all(np.isfinite(z))
+    # Tolerances: about 5 standard errors of each estimate.
+    assert abs(z.mean()) < 5 / math.sqrt(n)
+    assert abs(z.var() - 1.0) < 5 * math.sqrt(2 / n)
+    assert abs(stats.skew(z)) < 5 * math.sqrt(6 / n)
+    assert abs(stats.kurtosis(z)) < 5 * math.sqrt(24 / n)
+    assert stats.kstest(z, "norm").pvalue > 1e-3
+    # Tails (binomial counts within 5 sigma), beyond R = 3.654 the tail path.
+    for c in (1.0, 2.0, 3.0, np_rng.ZIG_R, 4.0):
+        p = 2 * stats.norm.sf(c)
+        count = np.count_nonzero(np.abs(z) > c)
+        assert abs(count - n * p) < 5 * math.sqrt(n * p * (1 - p)), c
+    # Both signs in the tails, and the layers' wedges reach the whole range.
+    assert np.count_nonzero(z > 4.0) > 20 and np.count_nonzero(z < -4.0) > 20
+    # A chi-square over 200 equiprobable bins catches a mis-sized layer.
+    edges = stats.norm.ppf(np.linspace(0, 1, 201))
+    counts = np.histogram(z, bins=edges)[0]
+    assert stats.chisquare(counts).pvalue > 1e-3
+
+
+def _slow_gids(seed, tick, stream, draw, n, start=0):
+    """Gids in [start, start + n) whose word 0 misses the fast path."""
+    gid = np.arange(start, start + n, dtype=np.int64)
+    raw = _raw(cy_rng, seed, gid.view(np.uint64), tick, stream, draw)
+    fast, _ = _fast_path(np_rng.ziggurat_tables(), raw[:, 0])
+    return gid[~fast], raw[~fast]
+
+
+def test_normal_slow_paths_twin_equal_cython_and_reference():
+    keys = (31337, 9, 1, 0)  # seed, tick, stream, draw
+    gid, raw = _slow_gids(*keys, 1 << 20)
+    tables = np_rng.ziggurat_tables()
+    idx = raw[:, 0] & np.uint64(0xFF)
+    # 1.49 % of the words miss the fast path (mean of 1 - ki / 2**52), 0.026 % in layer 0.
+    assert 0.013 < gid.size / (1 << 20) < 0.017
+    assert np.count_nonzero(idx == 0) > 100
+    z_c = _normal(cy_rng, keys[0], gid.view(np.uint64), *keys[1:])
+    z_n = _normal(np_rng, keys[0], gid.view(np.uint64), *keys[1:])
+    np.testing.assert_allclose(z_c, z_n, rtol=1e-12, atol=0)
+    paths, nwords = [], []
+    for g, zc in zip(gid.view(np.uint64), z_c, strict=True):
+        zr, k, path = ref_normal(keys[0], int(g), *keys[1:], tables)
+        assert zc == pytest.approx(zr, rel=1e-12, abs=0)
+        paths.append(path)
+        nwords.append(k)
+    paths, nwords = np.array(paths), np.array(nwords)
+    # Every slow path is exercised, including ones that read past the first
+    # block (counter word 3 = 1, 2, ...).
+    assert np.count_nonzero(paths == "tail") > 100
+    assert np.count_nonzero(paths == "wedge") > 1000
+    assert np.count_nonzero(paths == "fast") == 0
+    assert np.count_nonzero(nwords > 4) >= 5
+    tail = paths == "tail"
+    assert np.all(np.abs(z_c[tail]) > np_rng.ZIG_R)
+    assert np.all(np.abs(z_c[~tail]) <= np_rng.ZIG_R)
+    # The entries that needed the later blocks, alone and in any order.
+    late = gid[nwords > 4]
+    for backend in BACKENDS:
+        mod = backend.values[0]
+        sub = _normal(mod, keys[0], late[::-1].view(np.uint64), *keys[1:])
+        np.testing.assert_array_equal(sub, z_c[nwords > 4][::-1])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_normal_pure_function_of_keys(backend):
+    keys = (424242, 3, 1, 0)  # seed, tick, stream, draw
+    slow, _ = _slow_gids(*keys, 20_000)
+    rs = np.random.default_rng(8)
+    gid = np.concatenate([rs.integers(-(10**12), 10**12, size=3000, dtype=np.int64), slow])
+    gid = gid[rs.permutation(gid.size)]
+    z = np.empty(gid.size)
+    backend.normal(keys[0], gid, *keys[1:], z)
+    again = np.empty(gid.size)
+    backend.normal(keys[0], gid, *keys[1:], again)
+    np.testing.assert_array_equal(again, z)
+    # out[i] depends only on gid[i]: permutations, subsets, single gids,
+    # duplicates and strided arrays give the same values.
+    perm = rs.permutation(gid.size)
+    out = np.empty(gid.size)
+    backend.normal(keys[0], gid[perm], *keys[1:], out)
+    np.testing.assert_array_equal(out, z[perm])
+    for i in (0, 1, gid.size - 1):
+        one = np.empty(1)
+        backend.normal(keys[0], gid[i : i + 1], *keys[1:], one)
+        assert one[0] == z[i]
+    dup = np.repeat(gid[:7], 3)
+    out = np.empty(dup.size)
+    backend.normal(keys[0], dup, *keys[1:], out)
+    np.testing.assert_array_equal(out, np.repeat(z[:7], 3))
+    out = np.empty(gid[::2].size)
+    backend.normal(keys[0], gid[::2], *keys[1:], out)
+    np.testing.assert_array_equal(out, z[::2])
+    # Any other key gives other numbers (equal by chance with probability
+    # ~1e-2 per entry only through a shared signed layer value: none here).
+    for seed, tick, stream, draw in [
+        (keys[0] + 1, *keys[1:]),
+        (keys[0], keys[1] + 1, *keys[2:]),
+        (keys[0], keys[1], keys[2] + 1, keys[3]),
+        (keys[0], keys[1], keys[2], keys[3] + 1),
+        (keys[0], keys[1], keys[2], keys[3] + (1 << 32)),
+    ]:
+        other = np.empty(gid.size)
+        backend.normal(seed, gid, tick, stream, draw, other)
+        assert not np.any(other == z)
+
+
+def test_normal_slow_blocks_do_not_collide_with_other_draws():
+    # The extra blocks of a normal (counter word 3 = j >= 1) are blocks that
+    # no raw/uniform/normal call of any draw reads first (word 3 = 0 there).
+    keys = (5, 6, 7, 8)  # seed, tick, stream, draw
+    gid, _ = _slow_gids(*keys, 4096)
+    g = int(gid.view(np.uint64)[0])
+    extra = ref_philox((g, keys[1], keys[3], 1), (keys[0], keys[2]))
+    for draw in range(0, 64):
+        first = _raw(cy_rng, keys[0], [g], keys[1], keys[2], draw)[0]
+        assert not set(int(v) for v in first) & set(extra)

@@ -147,7 +147,9 @@ def distributed_knn(comm, x, y, gid, k, box, knn_grid, chunk=1 << 16):
     cnt = np.empty(nq, dtype=np.int32)
     knn_grid(x, y, gid, np.ascontiguousarray(q["xyr"][:, 0]), np.ascontiguousarray(q["xyr"][:, 1]),
              q["gid"], np.ascontiguousarray(q["xyr"][:, 2]), k, idx, d2, cnt)
-    reply_gid = np.where(idx >= 0, gid[np.maximum(idx, 0)], -1)
+    reply_gid = np.full(idx.shape, -1, dtype=np.int64)
+    found = idx >= 0  # a rank with fewer than k agents (or none) answers with fewer
+    reply_gid[found] = gid[idx[found]]
     recv_counts = exchange_counts(comm, send_counts)
     back_gid = alltoallv(comm, reply_gid, recv_counts, send_counts)
     back_d2 = alltoallv(comm, d2, recv_counts, send_counts)

@@ -1,0 +1,81 @@
+"""B1 step kernels against their numpy twins (random, empty and length-1 inputs)."""
+
+import numpy as np
+import pytest
+
+from tokensim_hpc._kernels import b1 as cy
+from tokensim_hpc.numpy_kernels import b1 as tw
+from tokensim_hpc.numpy_kernels.exactsum import NACC, to_double
+
+
+def _state(n, n_ghost, k, seed):
+    rs = np.random.default_rng(seed)
+    degree = rs.integers(0, k + 1, n)
+    indptr = np.concatenate(([0], np.cumsum(degree))).astype(np.int64)
+    indices = rs.integers(0, max(n + n_ghost, 1), indptr[-1]).astype(np.int32)
+    weights = rs.random(indptr[-1])
+    s = rs.uniform(-1, 1, n + n_ghost)
+    gid = rs.permutation(10 * n + 1)[:n].astype(np.int64)
+    cash = rs.uniform(0, 2000, n)
+    tokens = rs.uniform(0, 20, n)
+    return indptr, indices, weights, s, gid, cash, tokens
+
+
+def _run(mod, n, n_ghost, k, sigma, seed, rows=None):
+    indptr, indices, weights, s, gid, cash, tokens = _state(n, n_ghost, k, seed)
+    rows = np.arange(n, dtype=np.int64) if rows is None else rows
+    s_new = np.zeros_like(s)
+    orders = np.zeros(n)
+    acc = np.zeros((3, NACC), dtype=np.int64)
+    mod.sentiment_orders(rows, indptr, indices, weights, s, s_new, gid, cash, tokens, orders,
+                         1.3, 0.2, 0.5, 1.0, 0.5, sigma, 0.01, 42, 7, acc[0], acc[1])
+    mod.execute_orders(cash, tokens, orders, 1.31, acc[2])
+    return s_new, orders, cash, tokens, [to_double(a) for a in acc]
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 1000])
+@pytest.mark.parametrize("sigma", [0.0, 0.3])
+def test_twin_equal(n, sigma):
+    a = _run(cy, n, 5 if n else 0, 8, sigma, n)
+    b = _run(tw, n, 5 if n else 0, 8, sigma, n)
+    for x, y in zip(a[:4], b[:4], strict=True):
+        np.testing.assert_allclose(x, y, rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(a[4], b[4], rtol=1e-12, atol=1e-10)
+
+
+def test_row_subsets_compose():
+    """Interior rows then boundary rows give the same result as all rows at once."""
+    n = 300
+    rows = np.random.default_rng(0).permutation(n).astype(np.int64)
+    whole = _run(cy, n, 20, 8, 0.3, 5)
+    indptr, indices, weights, s, gid, cash, tokens = _state(n, 20, 8, 5)
+    s_new = np.zeros_like(s)
+    orders = np.zeros(n)
+    acc = np.zeros((2, NACC), dtype=np.int64)
+    for part in (rows[:100], rows[100:]):
+        cy.sentiment_orders(part, indptr, indices, weights, s, s_new, gid, cash, tokens, orders,
+                            1.3, 0.2, 0.5, 1.0, 0.5, 0.3, 0.01, 42, 7, acc[0], acc[1])
+    assert np.array_equal(s_new[:n], whole[0][:n])
+    assert to_double(acc[0]) == whole[4][0]
+
+
+def test_spec_formulas_by_hand():
+    """One agent, two neighbours: the kernel follows the spec's steps 1-4 and 7."""
+    indptr = np.array([0, 2], dtype=np.int64)
+    indices = np.array([1, 2], dtype=np.int32)
+    weights = np.array([0.5, 0.5])
+    s = np.array([0.2, 0.4, -0.6])
+    s_new = np.zeros(3)
+    orders = np.zeros(1)
+    cash, tokens = np.array([1000.0]), np.array([10.0])
+    acc = np.zeros((3, NACC), dtype=np.int64)
+    cy.sentiment_orders(np.array([0], dtype=np.int64), indptr, indices, weights, s, s_new,
+                        np.array([0], dtype=np.int64), cash, tokens, orders, 2.0, 0.5,
+                        0.5, 1.0, 0.5, 0.0, 0.01, 1, 1, acc[0], acc[1])
+    expect = np.tanh(0.5 * 0.2 + 1.0 * (0.5 * 0.4 - 0.5 * 0.6) + 0.5 * 0.5)
+    assert s_new[0] == pytest.approx(expect, rel=1e-15)
+    assert orders[0] == pytest.approx(0.01 * expect * 1000.0, rel=1e-15)
+    cy.execute_orders(cash, tokens, orders, 2.0, acc[2])
+    assert cash[0] == pytest.approx(1000.0 - orders[0])
+    assert tokens[0] == pytest.approx(10.0 + orders[0] / 2.0)
+    assert to_double(acc[2]) == pytest.approx(cash[0] + 2.0 * tokens[0])
