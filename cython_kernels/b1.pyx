@@ -7,22 +7,29 @@ exchange is in flight, then on boundary rows) and ``execute_orders``
 (spec step 7, after the pool has cleared the net flow). Both add their
 contributions to exact accumulators, so the reduced sums do not depend on
 how agents are split over ranks.
+
+Rows go in blocks: the values to be summed are staged in small stack
+buffers and added to the accumulators after each block. Adding inside the
+main loop would interleave integer stores into the accumulator with the
+double loads, which (the memoryviews may alias) forces the compiler to
+reload everything each iteration; staging halves the kernel's time.
 """
 
-from libc.math cimport tanh
 from libc.stdint cimport int32_t, int64_t, uint64_t
 
 from _exactsum cimport acc_add
+from _fastmath cimport tanh_exp
 from _philox cimport philox_normal
 
 # Random stream of B1's sentiment shock xi (counter-based: seed, gid, tick, stream).
 DEF STREAM_SHOCK = 1
+DEF BLOCK = 256
 
 
-def sentiment_orders(const int64_t[:] rows, const int64_t[:] indptr,
-                     const int32_t[:] indices, const double[:] weights,
-                     const double[:] s_old, double[:] s_new, const int64_t[:] gid,
-                     const double[:] cash, const double[:] tokens, double[:] orders,
+def sentiment_orders(const int64_t[::1] rows, const int64_t[::1] indptr,
+                     const int32_t[::1] indices, const double[::1] weights,
+                     const double[::1] s_old, double[::1] s_new, const int64_t[::1] gid,
+                     const double[::1] cash, const double[::1] tokens, double[::1] orders,
                      double price, double momentum, double w_self, double w_neigh,
                      double w_mom, double sigma, double order_fraction,
                      uint64_t seed, uint64_t tick,
@@ -33,44 +40,63 @@ def sentiment_orders(const int64_t[:] rows, const int64_t[:] indptr,
     filled by the halo exchange); neighbour sums run in CSR edge order.
     ``acc_orders`` and ``acc_sentiment`` receive sum q_i and sum s_i.
     """
-    cdef Py_ssize_t r, i, e
-    cdef double n_i, s, xi, q
+    cdef Py_ssize_t start, stop, r, i, e, j, n_rows = rows.shape[0]
+    cdef double n_i, s, q, drive
+    cdef double xi_buf[BLOCK]
+    cdef double q_buf[BLOCK]
+    cdef double s_buf[BLOCK]
+    cdef double bias = w_mom * momentum
     with nogil:
-        for r in range(rows.shape[0]):
-            i = rows[r]
-            n_i = 0.0
-            for e in range(indptr[i], indptr[i + 1]):
-                n_i = n_i + weights[e] * s_old[indices[e]]
-            xi = 0.0
+        for start in range(0, n_rows, BLOCK):
+            stop = min(start + BLOCK, n_rows)
             if sigma != 0.0:
-                xi = philox_normal(seed, <uint64_t>gid[i], tick, STREAM_SHOCK, 0)
-            s = tanh(w_self * s_old[i] + w_neigh * n_i + w_mom * momentum + sigma * xi)
-            s_new[i] = s
-            if s > 0.0:
-                q = order_fraction * s * cash[i]
-            else:
-                q = order_fraction * s * tokens[i] * price
-            orders[i] = q
-            acc_add(&acc_orders[0], q)
-            acc_add(&acc_sentiment[0], s)
+                # The block's shocks first, in a loop of independent Philox
+                # calls that the CPU overlaps (inside the main loop it cannot).
+                for r in range(start, stop):
+                    xi_buf[r - start] = philox_normal(seed, <uint64_t>gid[rows[r]], tick,
+                                                      STREAM_SHOCK, 0)
+            for r in range(start, stop):
+                i = rows[r]
+                n_i = 0.0
+                for e in range(indptr[i], indptr[i + 1]):
+                    n_i = n_i + weights[e] * s_old[indices[e]]
+                drive = w_self * s_old[i] + w_neigh * n_i + bias
+                if sigma != 0.0:
+                    drive = drive + sigma * xi_buf[r - start]
+                s = tanh_exp(drive)
+                s_new[i] = s
+                # Buy with a fraction of cash, sell a fraction of token value.
+                q = order_fraction * s * (cash[i] if s > 0.0 else tokens[i] * price)
+                orders[i] = q
+                q_buf[r - start] = q
+                s_buf[r - start] = s
+            for j in range(stop - start):
+                acc_add(&acc_orders[0], q_buf[j])
+            for j in range(stop - start):
+                acc_add(&acc_sentiment[0], s_buf[j])
 
 
-def execute_orders(double[:] cash, double[:] tokens, const double[:] orders,
+def execute_orders(double[::1] cash, double[::1] tokens, const double[::1] orders,
                    double price, int64_t[::1] acc_wealth):
     """Fill every owned agent's order at the cleared price (spec step 7).
 
     ``acc_wealth`` receives sum (c_i + h_i P) after the fills.
     """
-    cdef Py_ssize_t i, n = orders.shape[0]
+    cdef Py_ssize_t start, stop, i, j, n = orders.shape[0]
     cdef double c, h
+    cdef double w_buf[BLOCK]
     with nogil:
-        for i in range(n):
-            c = cash[i] - orders[i]
-            h = tokens[i] + orders[i] / price
-            if c < 0.0:
-                c = 0.0
-            if h < 0.0:
-                h = 0.0
-            cash[i] = c
-            tokens[i] = h
-            acc_add(&acc_wealth[0], c + h * price)
+        for start in range(0, n, BLOCK):
+            stop = min(start + BLOCK, n)
+            for i in range(start, stop):
+                c = cash[i] - orders[i]
+                h = tokens[i] + orders[i] / price
+                if c < 0.0:
+                    c = 0.0
+                if h < 0.0:
+                    h = 0.0
+                cash[i] = c
+                tokens[i] = h
+                w_buf[i - start] = c + h * price
+            for j in range(stop - start):
+                acc_add(&acc_wealth[0], w_buf[j])

@@ -14,10 +14,10 @@ The points are counting-sorted into a uniform grid of square cells of side
 ``h`` over their bounding box, about two points per cell, and copied in cell
 order (row-major) so that a run of cells in a row is one contiguous slice.
 Each query visits the cells around its own in rings of growing Chebyshev
-distance ``rho``, keeping the ``k`` best candidates in a sorted insertion
-buffer, and stops as soon as no unvisited point can enter the result (see
-``_query`` for the bound and why it is safe in floating point). Queries are
-processed in cell order, for cache locality; results do not depend on it.
+distance ``rho``, keeping the ``k`` best candidates in a sorted buffer, and
+stops as soon as no unvisited point can enter the result (see ``_query`` for
+the bound and why it is safe in floating point). Queries are processed in
+cell order, for cache locality; results do not depend on it.
 """
 
 from libc.math cimport floor, sqrt, isfinite, INFINITY
@@ -30,6 +30,10 @@ from libc.stdlib cimport malloc, free
 # moves a query towards the grid, which only makes the distance bounds
 # smaller, i.e. conservative (see _query).
 cdef double _FAR = 1073741824.0  # 2**30
+
+# Most points of a first square ranked at once (see _scan_square).
+cdef enum:
+    _RANK_MAX = 32
 
 # Queries whose results are buffered before going to the caller's rows.
 cdef int64_t _CHUNK = 1024
@@ -239,39 +243,104 @@ cdef inline double _thr(const Ctx* c) noexcept nogil:
     return c.qr2 if c.n < c.k else c.buf[c.k - 1].d2
 
 
+cdef inline void _insert(Ctx* c, double d2, int64_t j) noexcept nogil:
+    """Offer point j at squared distance d2 <= _thr(c) to the buffer."""
+    cdef int m, k = c.k
+    cdef Cand* buf = c.buf
+    if c.sg[j] == c.qgid:
+        return
+    if c.n == k:
+        # d2 == thr: enters only if it wins the tie on (gid, idx).
+        if d2 == buf[k - 1].d2 and not _before(c, d2, j, d2, buf[k - 1].j):
+            return
+        m = k - 1
+    else:
+        m = c.n
+        c.n += 1
+    # Insertion into the sorted buffer (k is small).
+    while m > 0 and (d2 < buf[m - 1].d2 or (
+            d2 == buf[m - 1].d2 and _before(c, d2, j, d2, buf[m - 1].j))):
+        buf[m] = buf[m - 1]
+        m -= 1
+    buf[m].d2 = d2
+    buf[m].j = j
+
+
 cdef void _scan(Ctx* c, int64_t start, int64_t end) noexcept nogil:
     """Offer the sorted points start..end-1 to the buffer."""
     cdef int64_t j
-    cdef int m, k = c.k
     cdef double dx, dy, d2
     cdef double qx = c.qx, qy = c.qy
     cdef double thr = _thr(c)
     cdef const double* sxy = c.sxy
-    cdef Cand* buf = c.buf
     for j in range(start, end):
         dx = qx - sxy[2 * j]
         dy = qy - sxy[2 * j + 1]
         d2 = dx * dx + dy * dy
-        if not (d2 <= thr):  # also rejects NaN
-            continue
-        if c.sg[j] == c.qgid:
-            continue
-        if c.n == k:
-            # d2 == thr: enters only if it wins the tie on (gid, idx).
-            if d2 == thr and not _before(c, d2, j, buf[k - 1].d2, buf[k - 1].j):
-                continue
-            m = k - 1
-        else:
-            m = c.n
-            c.n += 1
-        # Insertion into the sorted buffer (k is small).
-        while m > 0 and (d2 < buf[m - 1].d2 or (
-                d2 == buf[m - 1].d2 and _before(c, d2, j, buf[m - 1].d2, buf[m - 1].j))):
-            buf[m] = buf[m - 1]
-            m -= 1
-        buf[m].d2 = d2
-        buf[m].j = j
-        thr = _thr(c)
+        if d2 <= thr:  # False for NaN
+            _insert(c, d2, j)
+            thr = _thr(c)
+
+
+cdef bint _scan_square(Ctx* c, const Grid* g, int64_t xlo, int64_t xhi,
+                       int64_t ylo, int64_t yhi) noexcept nogil:
+    """Fill the empty buffer from the cells xlo..xhi x ylo..yhi at once.
+
+    The candidates (d2 <= qr2, gid != qgid) are gathered and ranked by
+    comparing every pair once, and the k first go to the buffer in rank
+    order. Unlike one insertion per point, that has no data-dependent
+    branches (which cost more than the m*(m-1)/2 comparisons for the few
+    points of a first square). If two candidates have equal d2 the ranks
+    ignore the gid tie-break, so they fall back to insertions. Returns False,
+    having done nothing, if the square holds more than _RANK_MAX points or
+    more than 4*k (then insertions are rare anyway).
+    """
+    cdef double sd[_RANK_MAX]
+    cdef int64_t sj[_RANK_MAX]
+    cdef int rank[_RANK_MAX]
+    cdef int perm[_RANK_MAX]
+    cdef const int64_t* cs = g.cell_start
+    cdef const double* sxy = c.sxy
+    cdef int64_t total = 0, y, j
+    cdef int m = 0, i, a, r, b, ties = 0
+    cdef double dx, dy, d2, di
+    for y in range(ylo, yhi + 1):
+        total += cs[y * g.gx + xhi + 1] - cs[y * g.gx + xlo]
+    if total > _RANK_MAX or total > 4 * c.k:
+        return False
+    for y in range(ylo, yhi + 1):
+        for j in range(cs[y * g.gx + xlo], cs[y * g.gx + xhi + 1]):
+            dx = c.qx - sxy[2 * j]
+            dy = c.qy - sxy[2 * j + 1]
+            d2 = dx * dx + dy * dy
+            sd[m] = d2
+            sj[m] = j
+            # Keep the entry (advance m) only for a candidate; NaN is not.
+            m += (d2 <= c.qr2) & (c.sg[j] != c.qgid)
+    for i in range(m):
+        rank[i] = 0
+    for i in range(1, m):
+        di = sd[i]
+        r = 0
+        for a in range(i):
+            b = sd[a] < di
+            r += b
+            rank[a] += 1 - b
+            ties += sd[a] == di
+        rank[i] += r
+    if ties:
+        # Equal d2: insert one by one, with the (gid, idx) tie-break.
+        for i in range(m):
+            if sd[i] <= _thr(c):
+                _insert(c, sd[i], sj[i])
+        return True
+    for i in range(m):
+        perm[rank[i]] = i
+    c.n = m if m < c.k else c.k
+    for i in range(c.n):
+        c.buf[i].d2 = sd[perm[i]]
+        c.buf[i].j = sj[perm[i]]
+    return True
 
 
 cdef inline double _lb2(const Ctx* c, double gapx, double gapy) noexcept nogil:
@@ -384,17 +453,20 @@ cdef int _query(const Grid* g, const Query* qu, int k, Cand* buf) noexcept nogil
 
     if rho_min == 0:
         # The query's cell is in the grid: visit the square of radius rho0
-        # first, row by row from the middle out (nearer points first means
-        # fewer insertions into the buffer).
+        # first, ranked at once if small enough, else row by row from the
+        # middle out (nearer points first means fewer insertions).
         rho = g.rho0
         xlo = cx - rho if cx - rho > 0 else 0
         xhi = cx + rho if cx + rho < gx - 1 else gx - 1
-        _scan(&c, g.cell_start[cy * gx + xlo], g.cell_start[cy * gx + xhi + 1])
-        for i in range(1, rho + 1):
-            if cy - i >= 0:
-                _scan_row(&c, g, cx, cy, cy - i, xlo, xhi)
-            if cy + i < gy:
-                _scan_row(&c, g, cx, cy, cy + i, xlo, xhi)
+        ylo = cy - rho if cy - rho > 0 else 0
+        yhi = cy + rho if cy + rho < gy - 1 else gy - 1
+        if not _scan_square(&c, g, xlo, xhi, ylo, yhi):
+            _scan(&c, g.cell_start[cy * gx + xlo], g.cell_start[cy * gx + xhi + 1])
+            for i in range(1, rho + 1):
+                if cy - i >= 0:
+                    _scan_row(&c, g, cx, cy, cy - i, xlo, xhi)
+                if cy + i < gy:
+                    _scan_row(&c, g, cx, cy, cy + i, xlo, xhi)
     else:
         # Rings 0..rho_min-1 are (empty and) done.
         rho = rho_min - 1

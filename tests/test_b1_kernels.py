@@ -79,3 +79,15 @@ def test_spec_formulas_by_hand():
     assert cash[0] == pytest.approx(1000.0 - orders[0])
     assert tokens[0] == pytest.approx(10.0 + orders[0] / 2.0)
     assert to_double(acc[2]) == pytest.approx(cash[0] + 2.0 * tokens[0])
+
+
+def test_tanh_formula_is_accurate():
+    from tokensim_hpc.numpy_kernels.fastmath import tanh_exp
+
+    x = np.concatenate((np.linspace(-30, 30, 20001), [0.0, -0.0, 1e-300, -1e-300, 0.55, -0.55,
+                                                     19.0, 19.5, np.inf, -np.inf]))
+    got = tanh_exp(x)
+    ref = np.tanh(x)
+    nonzero = ref != 0
+    assert np.max(np.abs(got[nonzero] - ref[nonzero]) / np.abs(ref[nonzero])) < 5e-16
+    assert np.all(got[~nonzero] == 0.0)

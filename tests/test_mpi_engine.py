@@ -79,9 +79,13 @@ def _partitioned_points(xy):
 def test_distributed_knn_equals_ckdtree(k):
     xy = np.random.default_rng(7).random((4000, 2))
     part, box = _partitioned_points(xy)
-    nbr = distributed_knn(world(), part["x"], part["y"], part["gid"], k, box, knn_kernel.knn_grid)
+    nbr, local = distributed_knn(world(), part["x"], part["y"], part["gid"], k, box,
+                                 knn_kernel.knn_grid)
     _, ref = cKDTree(xy).query(xy, k=k + 1)
-    assert all_ranks(np.array_equal(nbr, ref[part["gid"], 1:]))
+    ok = np.array_equal(nbr, ref[part["gid"], 1:])
+    known = local >= 0  # local indices, where given, point at the same agents
+    ok &= np.array_equal(part["gid"][local[known]], nbr[known])
+    assert all_ranks(ok)
 
 
 def test_distributed_knn_ties_by_smaller_id():
@@ -91,7 +95,8 @@ def test_distributed_knn_ties_by_smaller_id():
     xy = xy[np.random.default_rng(1).permutation(xy.shape[0])]
     part, box = _partitioned_points(xy)
     k = 12
-    nbr = distributed_knn(world(), part["x"], part["y"], part["gid"], k, box, knn_kernel.knn_grid)
+    nbr, local = distributed_knn(world(), part["x"], part["y"], part["gid"], k, box,
+                                 knn_kernel.knn_grid)
     ok = True
     for row, i in enumerate(part["gid"]):
         d2 = ((xy - xy[i]) ** 2).sum(axis=1)

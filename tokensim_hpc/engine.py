@@ -81,11 +81,14 @@ def build_domain(comm, scenario, timers: Timers) -> Domain:
         gid, x, y = part["gid"], part["x"], part["y"]
     with timers("init.knn"):
         k = scenario.network.k
-        neighbours = distributed_knn(comm, x, y, gid, k, box, ks.knn.knn_grid)
-        rewire_small_world(neighbours, gid, n_total, scenario.network.p, seed, ks.rng.uniform)
+        neighbours, known_local = distributed_knn(comm, x, y, gid, k, box, ks.knn.knn_grid)
+        rewire_small_world(neighbours, gid, n_total, scenario.network.p, seed, ks.rng.uniform,
+                           known_local)
     with timers("init.halo"):
         directory = Directory(comm, gid, n_total)
-        halo = HaloPlan(comm, gid, neighbours.reshape(-1), directory, scenario.engine.halo)
+        halo = HaloPlan(comm, gid, neighbours.reshape(-1), directory, scenario.engine.halo,
+                        edge_local_hint=known_local.reshape(-1))
+        del known_local
         del directory
         # Weights are allocated only once the id table is no longer needed.
         del neighbours

@@ -49,7 +49,7 @@ class LocalNetwork:
         return cls(indptr, target_gid, np.full(n_rows * k, 1.0 / k))
 
 
-def rewire_small_world(neighbour_gid, gid, n_total, p, seed, uniform):
+def rewire_small_world(neighbour_gid, gid, n_total, p, seed, uniform, neighbour_local=None):
     """Watts-Strogatz rewiring of a k-NN table in place (long-range links).
 
     Each edge (i, slot j) is rewired with probability ``p`` to a uniformly
@@ -66,6 +66,8 @@ def rewire_small_world(neighbour_gid, gid, n_total, p, seed, uniform):
     seed : int
     uniform : callable
         ``uniform(seed, gid, tick, stream, draw, out)``, the counter-based kernel.
+    neighbour_local : int32 array (n, k), optional, modified in place
+        Local indices of the neighbours; set to -1 (resolve by id) where rewired.
     """
     n, k = neighbour_gid.shape
     if p <= 0.0 or n == 0:
@@ -84,4 +86,6 @@ def rewire_small_world(neighbour_gid, gid, n_total, p, seed, uniform):
                 neighbour_gid[pending] == target[:, None], axis=1)
             ok = pending[~clash]
             neighbour_gid[ok, j] = target[~clash]
+            if neighbour_local is not None:
+                neighbour_local[ok, j] = -1
             pending = pending[clash]

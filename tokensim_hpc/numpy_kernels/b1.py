@@ -7,6 +7,7 @@ so each row adds its edges in CSR order exactly as the Cython kernel does.
 import numpy as np
 
 from . import exactsum, rng
+from .fastmath import tanh_exp
 
 STREAM_SHOCK = 1
 
@@ -31,7 +32,10 @@ def sentiment_orders(rows, indptr, indices, weights, s_old, s_new, gid, cash, to
     xi = np.zeros(rows.shape[0])
     if sigma != 0.0:
         rng.normal(seed, gid[rows], tick, STREAM_SHOCK, 0, xi)
-    s = np.tanh(w_self * s_old[rows] + w_neigh * n_i + w_mom * momentum + sigma * xi)
+    drive = w_self * s_old[rows] + w_neigh * n_i + w_mom * momentum
+    if sigma != 0.0:
+        drive = drive + sigma * xi
+    s = tanh_exp(drive)
     q = np.where(s > 0.0, order_fraction * s * cash[rows],
                  order_fraction * s * tokens[rows] * price)
     s_new[rows] = s

@@ -38,6 +38,10 @@ class HaloPlan:
     directory : :class:`tokensim_hpc.parallel.directory.Directory`
         Owner lookup for ids that are not owned here.
     mode : "neighbor" or "p2p"
+    edge_local_hint : int32 array, optional
+        Local index of edge targets already known to be owned (-1 elsewhere);
+        taken over (not copied) as the plan's edge table, so that only the
+        remaining edges are looked up by id.
 
     Attributes
     ----------
@@ -47,24 +51,29 @@ class HaloPlan:
         Global id of every ghost slot.
     """
 
-    def __init__(self, comm, owned_gid, edge_gid, directory, mode="neighbor"):
+    def __init__(self, comm, owned_gid, edge_gid, directory, mode="neighbor",
+                 edge_local_hint=None):
         self.comm = comm
         self.mode = mode
         self.n_owned = int(owned_gid.shape[0])
         size = comm.size
         by_gid = np.argsort(owned_gid, kind="stable")
         sorted_gid = owned_gid[by_gid]
-        # Edges are mapped in chunks, straight into int32, to keep the peak memory low.
-        self.edge_local = np.empty(edge_gid.shape[0], dtype=np.int32)
+        # Edges are mapped in chunks, straight into int32, to keep the peak memory low;
+        # only edges without a known local index are searched by id.
+        if edge_local_hint is None:
+            self.edge_local = np.full(edge_gid.shape[0], -1, dtype=np.int32)
+        else:
+            self.edge_local = edge_local_hint
         remote_parts = []
         for s, e in _chunks(edge_gid.shape[0]):
-            targets = edge_gid[s:e]
+            unknown = np.flatnonzero(self.edge_local[s:e] < 0)
+            targets = edge_gid[s:e][unknown]
             pos = np.searchsorted(sorted_gid, targets)
-            owned = np.zeros(e - s, dtype=bool)
+            owned = np.zeros(unknown.shape[0], dtype=bool)
             if self.n_owned:
                 owned = sorted_gid[np.minimum(pos, self.n_owned - 1)] == targets
-            self.edge_local[s:e][owned] = by_gid[pos[owned]]
-            self.edge_local[s:e][~owned] = -1
+            self.edge_local[s:e][unknown[owned]] = by_gid[pos[owned]]
             remote_parts.append(np.unique(targets[~owned]))
         remote = np.unique(np.concatenate(remote_parts)) if remote_parts else \
             np.empty(0, dtype=np.int64)

@@ -102,14 +102,19 @@ def distributed_knn(comm, x, y, gid, k, box, knn_grid, chunk=1 << 16):
 
     Returns
     -------
-    int64 array of shape (n_local, k)
+    neighbour_gid : int64 array of shape (n_local, k)
         Neighbour ids of each agent, nearest first, ties by smaller id.
+    neighbour_local : int32 array of shape (n_local, k)
+        The neighbour's local index where it is an owned agent found by the
+        local search, -1 where it must be resolved by id (rows merged with
+        remote answers). The halo plan takes it as its starting edge table.
     """
     n = x.shape[0]
     # Queries go in chunks so the kernel's (chunk, k) outputs stay small; the
-    # kernel rebuilds its grid per call, so chunks are at least n/8 long.
-    chunk = max(chunk, n // 8 + 1)
+    # kernel rebuilds its grid per call, so chunks are at least n/4 long.
+    chunk = max(chunk, n // 4 + 1)
     col_gid = np.empty((n, k), dtype=np.int64)
+    col_local = np.empty((n, k), dtype=np.int32)
     kth2 = np.empty(n)
     for s in range(0, n, chunk):
         e = min(n, s + chunk)
@@ -120,9 +125,10 @@ def distributed_knn(comm, x, y, gid, k, box, knn_grid, chunk=1 << 16):
         knn_grid(x, y, gid, x[s:e], y[s:e], gid[s:e], qr2, k, idx, d2, cnt)
         col_gid[s:e] = gid[np.maximum(idx, 0)]
         col_gid[s:e][idx < 0] = -1  # ranks with fewer than k+1 agents
+        col_local[s:e] = idx
         kth2[s:e] = d2[:, k - 1]
     if comm.size == 1:
-        return col_gid
+        return col_gid, col_local
 
     total = int(comm.allreduce(n))
     side = int(min(_MAX_CELLS_PER_SIDE, max(1, np.sqrt(total / _AGENTS_PER_CELL))))
@@ -173,4 +179,5 @@ def distributed_knn(comm, x, y, gid, k, box, knn_grid, chunk=1 << 16):
     first = np.searchsorted(m_row, rows, side="left")
     take = first[:, None] + np.arange(k)
     col_gid[rows] = m_gid[take]
-    return col_gid
+    col_local[rows] = -1
+    return col_gid, col_local

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from mpi4py import MPI
 
-from ..numpy_kernels.exactsum import NACC, normalize, to_doubles
+from .._kernels.exactsum import NACC, normalize, to_doubles
 
 
 def new_accumulators(n_quantities: int) -> np.ndarray:
