@@ -61,6 +61,30 @@ def test_partition_is_the_global_order_in_balanced_blocks():
     assert all_ranks(ok)
 
 
+def test_weighted_partition_follows_the_cumulative_weight_rule():
+    comm = world()
+    rs = np.random.default_rng(200 + comm.rank)
+    n_local = 300 + 11 * comm.rank
+    key = rs.integers(0, 60, n_local).astype(np.uint64)  # duplicates straddle cuts
+    offset = sum(300 + 11 * r for r in range(comm.rank))
+    gid = np.arange(offset, offset + n_local, dtype=np.int64)
+    weights = rs.integers(0, 9, n_local)  # zero weights included
+    part = hilbert_partition(comm, key, gid, {}, weights=weights)
+    # Serial rule on everything: rank(e) = number of thresholds below e's inclusive weight.
+    all_key = _gather_concat(key)
+    all_gid = _gather_concat(gid)
+    all_w = _gather_concat(weights)
+    order = np.lexsort((all_gid, all_key))
+    inclusive = np.cumsum(all_w[order])
+    total = int(inclusive[-1])
+    thresholds = np.array([(r * total) // comm.size for r in range(1, comm.size)])
+    owner = np.searchsorted(thresholds, inclusive, side="left")
+    expect = np.sort(all_gid[order][owner == comm.rank])
+    ok = np.array_equal(np.sort(part["gid"]), expect)
+    ok &= np.array_equal(part["weights"], all_w[np.searchsorted(all_gid, part["gid"])])
+    assert all_ranks(ok)
+
+
 def _partitioned_points(xy):
     comm = world()
     n = xy.shape[0]
