@@ -72,3 +72,16 @@ def test_interrupted_run_leaves_no_complete_file(tmp_path):
         raise AssertionError("a partial file must be refused by the reader")
     except (ValueError, OSError):
         pass
+
+
+def test_zero_ticks_and_ranks_without_agents(tmp_path):
+    """Edge cases of the collective writes: empty time series, ranks that own nothing."""
+    empty = tmp_path / "t0.h5"
+    simulate(2, empty, "agents.n=500", "run.ticks=0")
+    with open_run(str(empty)) as run:
+        assert len(run.timeseries()) == 0 and list(run.snapshot_ticks) == [0]
+    tiny = tmp_path / "n3.h5"
+    simulate(4, tiny, "agents.n=3", "network.k=2", "run.ticks=3")
+    with open_run(str(tiny)) as run:
+        assert sorted(run.snapshot(-1)["gid"]) == [0, 1, 2]
+        assert len(run.edges()["source"]) == 6 and len(run.timeseries()) == 3

@@ -141,6 +141,10 @@ class RunWriter:
     def _write(self, path, start, data, row=None):
         """Collective write of ``data`` at [start, start+len) (of ``row`` if 2-D)."""
         dset = self.f[path]
+        if dset.size == 0:
+            # An empty dataset has no storage to write to; every rank sees the
+            # same shape, so every rank skips the collective call together.
+            return
         data = np.ascontiguousarray(data, dtype=dset.dtype)
         fspace = dset.id.get_space()
         count = data.shape[0]
