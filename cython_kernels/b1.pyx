@@ -28,6 +28,7 @@ DEF BLOCK = 256
 
 def sentiment_orders(const int64_t[::1] rows, const int64_t[::1] indptr,
                      const int32_t[::1] indices, const double[::1] weights,
+                     double uniform_weight,
                      const double[::1] s_old, double[::1] s_new, const int64_t[::1] gid,
                      const double[::1] cash, const double[::1] tokens, double[::1] orders,
                      double price, double momentum, double w_self, double w_neigh,
@@ -38,6 +39,9 @@ def sentiment_orders(const int64_t[::1] rows, const int64_t[::1] indptr,
 
     Local, no communication. ``s_old`` holds owned and ghost slots (ghosts
     filled by the halo exchange); neighbour sums run in CSR edge order.
+    An empty ``weights`` means every edge weighs ``uniform_weight``: then
+    n_i = uniform_weight * sum_j s_j, which for a power-of-two 1/k (B1's
+    k = 8) is bit for bit sum_j w s_j, without streaming a weight per edge.
     ``acc_orders`` and ``acc_sentiment`` receive sum q_i and sum s_i.
     """
     cdef Py_ssize_t start, stop, r, i, e, j, n_rows = rows.shape[0]
@@ -46,6 +50,7 @@ def sentiment_orders(const int64_t[::1] rows, const int64_t[::1] indptr,
     cdef double q_buf[BLOCK]
     cdef double s_buf[BLOCK]
     cdef double bias = w_mom * momentum
+    cdef bint uniform = weights.shape[0] == 0
     with nogil:
         for start in range(0, n_rows, BLOCK):
             stop = min(start + BLOCK, n_rows)
@@ -58,8 +63,13 @@ def sentiment_orders(const int64_t[::1] rows, const int64_t[::1] indptr,
             for r in range(start, stop):
                 i = rows[r]
                 n_i = 0.0
-                for e in range(indptr[i], indptr[i + 1]):
-                    n_i = n_i + weights[e] * s_old[indices[e]]
+                if uniform:
+                    for e in range(indptr[i], indptr[i + 1]):
+                        n_i = n_i + s_old[indices[e]]
+                    n_i = uniform_weight * n_i
+                else:
+                    for e in range(indptr[i], indptr[i + 1]):
+                        n_i = n_i + weights[e] * s_old[indices[e]]
                 drive = w_self * s_old[i] + w_neigh * n_i + bias
                 if sigma != 0.0:
                     drive = drive + sigma * xi_buf[r - start]

@@ -27,7 +27,7 @@ def _run(mod, n, n_ghost, k, sigma, seed, rows=None):
     s_new = np.zeros_like(s)
     orders = np.zeros(n)
     acc = np.zeros((3, NACC), dtype=np.int64)
-    mod.sentiment_orders(rows, indptr, indices, weights, s, s_new, gid, cash, tokens, orders,
+    mod.sentiment_orders(rows, indptr, indices, weights, 0.0, s, s_new, gid, cash, tokens, orders,
                          1.3, 0.2, 0.5, 1.0, 0.5, sigma, 0.01, 42, 7, acc[0], acc[1])
     mod.execute_orders(cash, tokens, orders, 1.31, acc[2])
     return s_new, orders, cash, tokens, [to_double(a) for a in acc]
@@ -53,7 +53,8 @@ def test_row_subsets_compose():
     orders = np.zeros(n)
     acc = np.zeros((2, NACC), dtype=np.int64)
     for part in (rows[:100], rows[100:]):
-        cy.sentiment_orders(part, indptr, indices, weights, s, s_new, gid, cash, tokens, orders,
+        cy.sentiment_orders(part, indptr, indices, weights, 0.0, s, s_new, gid, cash, tokens,
+                            orders,
                             1.3, 0.2, 0.5, 1.0, 0.5, 0.3, 0.01, 42, 7, acc[0], acc[1])
     assert np.array_equal(s_new[:n], whole[0][:n])
     assert to_double(acc[0]) == whole[4][0]
@@ -69,7 +70,7 @@ def test_spec_formulas_by_hand():
     orders = np.zeros(1)
     cash, tokens = np.array([1000.0]), np.array([10.0])
     acc = np.zeros((3, NACC), dtype=np.int64)
-    cy.sentiment_orders(np.array([0], dtype=np.int64), indptr, indices, weights, s, s_new,
+    cy.sentiment_orders(np.array([0], dtype=np.int64), indptr, indices, weights, 0.0, s, s_new,
                         np.array([0], dtype=np.int64), cash, tokens, orders, 2.0, 0.5,
                         0.5, 1.0, 0.5, 0.0, 0.01, 1, 1, acc[0], acc[1])
     expect = np.tanh(0.5 * 0.2 + 1.0 * (0.5 * 0.4 - 0.5 * 0.6) + 0.5 * 0.5)
@@ -91,3 +92,33 @@ def test_tanh_formula_is_accurate():
     nonzero = ref != 0
     assert np.max(np.abs(got[nonzero] - ref[nonzero]) / np.abs(ref[nonzero])) < 5e-16
     assert np.all(got[~nonzero] == 0.0)
+
+
+@pytest.mark.parametrize("k", [8, 6])
+def test_uniform_weights_equal_explicit_weights(k):
+    """An empty weight array with uniform_weight 1/k gives the weighted result: bit for
+    bit when 1/k is a power of two (B1's k = 8), to rounding otherwise; in both backends."""
+    n = 400
+    rs = np.random.default_rng(k)
+    indptr = np.arange(0, n * k + 1, k, dtype=np.int64)
+    indices = rs.integers(0, n, n * k).astype(np.int32)
+    s = rs.uniform(-1, 1, n)
+    gid = np.arange(n, dtype=np.int64)
+    cash, tokens, rows = np.full(n, 1000.0), np.full(n, 10.0), np.arange(n, dtype=np.int64)
+
+    def run(mod, weights, uniform):
+        s_new, orders = np.zeros(n), np.zeros(n)
+        acc = np.zeros((2, NACC), dtype=np.int64)
+        mod.sentiment_orders(rows, indptr, indices, weights, uniform, s, s_new, gid, cash,
+                             tokens, orders, 1.0, 0.1, 0.5, 1.0, 0.5, 0.0, 0.01, 1, 1,
+                             acc[0], acc[1])
+        return s_new
+
+    for mod in (cy, tw):
+        weighted = run(mod, np.full(n * k, 1.0 / k), 0.0)
+        uniform = run(mod, np.empty(0), 1.0 / k)
+        if k == 8:
+            assert np.array_equal(weighted, uniform)
+        np.testing.assert_allclose(weighted, uniform, rtol=1e-14, atol=1e-15)
+    np.testing.assert_allclose(run(cy, np.empty(0), 1.0 / k), run(tw, np.empty(0), 1.0 / k),
+                               rtol=1e-14, atol=1e-15)

@@ -42,6 +42,7 @@ class Domain:
     indptr: np.ndarray
     indices: np.ndarray
     weights: np.ndarray
+    uniform_weight: float
     halo: HaloPlan
     interior_rows: np.ndarray
     boundary_rows: np.ndarray
@@ -51,6 +52,12 @@ class Domain:
     def n_owned(self) -> int:
         """Number of agents this rank owns."""
         return int(self.gid.shape[0])
+
+    def edge_weights(self) -> np.ndarray:
+        """Weight of every edge in CSR order (materialised when uniform). Local."""
+        if self.weights.shape[0] == 0:
+            return np.full(int(self.indptr[-1]), self.uniform_weight)
+        return self.weights
 
     def edge_targets(self) -> np.ndarray:
         """Global id of every edge's target, in CSR order. Local."""
@@ -99,7 +106,8 @@ def build_domain(comm, scenario, timers: Timers) -> Domain:
         boundary = np.flatnonzero(~is_interior).astype(np.int64)
     return Domain(comm=comm, n_total=n_total, offset=part["offset"], cuts=part["cuts"],
                   gid=gid, x=x, y=y, indptr=net.indptr, indices=halo.edge_local,
-                  weights=net.weight, halo=halo, interior_rows=interior,
+                  weights=net.weight, uniform_weight=net.uniform_weight, halo=halo,
+                  interior_rows=interior,
                   boundary_rows=boundary, all_rows=np.arange(gid.shape[0], dtype=np.int64))
 
 

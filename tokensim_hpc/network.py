@@ -29,13 +29,23 @@ class LocalNetwork:
     target_gid : int64 array (nnz) or None
         Global id of each edge's target; None once the halo plan has mapped
         the targets to local slots (the plan keeps the ghosts' ids).
-    weight : float64 array (nnz)
-        Edge weight w_ij.
+    weight : float64 array (nnz), or empty
+        Edge weight w_ij; empty when every edge weighs ``uniform_weight``
+        (then no weight is stored or streamed per edge).
+    uniform_weight : float
+        The weight of every edge when ``weight`` is empty.
     """
 
     indptr: np.ndarray
     target_gid: np.ndarray
     weight: np.ndarray
+    uniform_weight: float = 0.0
+
+    def edge_weights(self) -> np.ndarray:
+        """Weight of every edge (materialised when uniform)."""
+        if self.weight.shape[0] == 0 and self.n_edges:
+            return np.full(self.n_edges, self.uniform_weight)
+        return self.weight
 
     @property
     def n_edges(self) -> int:
@@ -44,9 +54,9 @@ class LocalNetwork:
 
     @classmethod
     def uniform_knn(cls, n_rows: int, k: int, target_gid=None) -> LocalNetwork:
-        """k out-edges per row, each with weight 1/k (B1's k-NN network)."""
+        """k out-edges per row, each with weight 1/k (B1's k-NN network), stored as uniform."""
         indptr = np.arange(0, n_rows * k + 1, k, dtype=np.int64)
-        return cls(indptr, target_gid, np.full(n_rows * k, 1.0 / k))
+        return cls(indptr, target_gid, np.empty(0), uniform_weight=1.0 / k)
 
 
 def rewire_small_world(neighbour_gid, gid, n_total, p, seed, uniform, neighbour_local=None):

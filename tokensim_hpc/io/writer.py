@@ -176,7 +176,7 @@ class RunWriter:
             src = np.repeat(domain.gid, np.diff(domain.indptr))
             self._write("network/source", e_off, src)
             self._write("network/target", e_off, domain.edge_targets())
-            self._write("network/weight", e_off, domain.weights)
+            self._write("network/weight", e_off, domain.edge_weights())
 
     def write_snapshot(self, tick: int, columns: dict, domain) -> None:
         """One row of every snapshot dataset: this rank's slice at its global offset."""

@@ -75,7 +75,8 @@ class B1:
 
     def _sentiment(self, rows, momentum, tick):
         p, d = self.p, self.d
-        self.k.sentiment_orders(rows, d.indptr, d.indices, d.weights, self.s, self.s_new,
+        self.k.sentiment_orders(rows, d.indptr, d.indices, d.weights, d.uniform_weight,
+                                self.s, self.s_new,
                                 d.gid, self.cash, self.tokens, self.orders, self.price,
                                 momentum, p.w_self, p.w_neighbours, p.w_momentum, p.sigma,
                                 p.order_fraction, self.seed, tick, self._acc[0], self._acc[1])

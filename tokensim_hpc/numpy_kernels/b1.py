@@ -12,23 +12,26 @@ from .fastmath import tanh_exp
 STREAM_SHOCK = 1
 
 
-def _neighbour_sums(rows, indptr, indices, weights, s_old):
+def _neighbour_sums(rows, indptr, indices, weights, uniform_weight, s_old):
     start = indptr[rows]
     degree = indptr[rows + 1] - start
     sums = np.zeros(rows.shape[0])
+    uniform = weights.shape[0] == 0
     for slot in range(int(degree.max()) if rows.size else 0):
         live = degree > slot
         edge = start[live] + slot
-        sums[live] = sums[live] + weights[edge] * s_old[indices[edge]]
-    return sums
+        term = s_old[indices[edge]] if uniform else weights[edge] * s_old[indices[edge]]
+        sums[live] = sums[live] + term
+    return uniform_weight * sums if uniform else sums
 
 
-def sentiment_orders(rows, indptr, indices, weights, s_old, s_new, gid, cash, tokens,
+def sentiment_orders(rows, indptr, indices, weights, uniform_weight, s_old, s_new, gid, cash,
+                     tokens,
                      orders, price, momentum, w_self, w_neigh, w_mom, sigma,
                      order_fraction, seed, tick, acc_orders, acc_sentiment):
     """Numpy twin of ``b1.sentiment_orders``."""
     rows = np.asarray(rows, dtype=np.int64)
-    n_i = _neighbour_sums(rows, indptr, indices, weights, s_old)
+    n_i = _neighbour_sums(rows, indptr, indices, weights, uniform_weight, s_old)
     xi = np.zeros(rows.shape[0])
     if sigma != 0.0:
         rng.normal(seed, gid[rows], tick, STREAM_SHOCK, 0, xi)
