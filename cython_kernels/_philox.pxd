@@ -454,3 +454,82 @@ cdef inline double philox_normal(uint64_t seed, uint64_t gid, uint64_t tick,
     if philox_likely(rabs < ZIG_KI[idx]):
         return x
     return philox_normal_slow(seed, gid, tick, stream, draw)
+
+
+# --- Normals four ticks to a block ------------------------------------------
+#
+# A hot kernel that draws one normal per agent per tick can read the four
+# words of one Philox block over four consecutive ticks: ``philox_normal4``
+# for tick t starts the Ziggurat from word (t & 3) of the block of counter
+# (gid, t >> 2, draw, 0) (``random_raw`` at tick t >> 2, which the kernel
+# caches per agent), and a draw that is not accepted at once continues with
+# its own words: word (k & 3) of the block of counter
+# (gid, t >> 2, draw, 1 + lane + 4 * (k >> 2)), k = 0, 1, ..., lane = t & 3.
+# The lanes' retry counters (1 + lane mod 4) never meet each other nor the
+# cached block (retry 0), so the four ticks' normals are independent, and
+# every number is still a pure function of (seed, gid, tick, stream, draw).
+
+cdef inline uint64_t philox_lane_word(uint64_t seed, uint64_t gid, uint64_t tick4,
+                                      uint64_t stream, uint64_t draw, uint64_t lane,
+                                      uint64_t out[4], uint64_t* k) noexcept nogil:
+    """Word k of a lane's continuation sequence, then k += 1 (a block every 4 words)."""
+    cdef uint64_t w
+    if (k[0] & 3) == 0:
+        philox_block(seed, gid, tick4, stream, draw, 1 + lane + 4 * (k[0] >> 2), out)
+    w = out[k[0] & 3]
+    k[0] += 1
+    return w
+
+
+cdef inline double philox_normal4_slow(uint64_t w, uint64_t seed, uint64_t gid,
+                                       uint64_t tick4, uint64_t stream, uint64_t draw,
+                                       uint64_t lane) noexcept nogil:
+    """``philox_normal4`` when its first word w is not accepted at once.
+
+    The Ziggurat of ``philox_normal_slow`` (tail by Marsaglia's method,
+    wedges by a uniform height), reading the lane's continuation words.
+    """
+    cdef uint64_t out[4]
+    cdef uint64_t k = 0, rabs, sign
+    cdef int idx
+    cdef double x, u1, u2, xx, yy
+    while True:
+        idx = <int>(w & ZIG_IDX)
+        sign = (w >> 8) & 1
+        rabs = (w >> 9) & ZIG_MANT
+        x = philox_negate_if(<double><int64_t>rabs * ZIG_WI[idx], sign)
+        if rabs < ZIG_KI[idx]:
+            return x
+        if idx == 0:
+            while True:
+                u1 = <double>(philox_lane_word(seed, gid, tick4, stream, draw, lane, out, &k)
+                              >> 11) * PHILOX_2M53
+                u2 = <double>(philox_lane_word(seed, gid, tick4, stream, draw, lane, out, &k)
+                              >> 11) * PHILOX_2M53
+                xx = -log1p(-u1) / ZIG_R
+                yy = -log1p(-u2)
+                if yy + yy > xx * xx:
+                    return philox_negate_if(ZIG_R + xx, sign)
+        u1 = <double>(philox_lane_word(seed, gid, tick4, stream, draw, lane, out, &k)
+                      >> 11) * PHILOX_2M53
+        if (ZIG_FI[idx - 1] - ZIG_FI[idx]) * u1 + ZIG_FI[idx] < exp(-0.5 * x * x):
+            return x
+        w = philox_lane_word(seed, gid, tick4, stream, draw, lane, out, &k)
+
+
+cdef inline double philox_normal4(uint64_t w, uint64_t seed, uint64_t gid, uint64_t tick,
+                                  uint64_t stream, uint64_t draw) noexcept nogil:
+    """Standard normal for ``tick`` from w = word (tick & 3) of the cached block.
+
+    The caller passes the word of ``philox_raw(seed, gid, tick >> 2, stream,
+    draw)`` for this tick; see the section comment above.
+    """
+    cdef uint64_t rabs
+    cdef int idx
+    cdef double x
+    idx = <int>(w & ZIG_IDX)
+    rabs = (w >> 9) & ZIG_MANT
+    x = philox_negate_if(<double><int64_t>rabs * ZIG_WI[idx], (w >> 8) & 1)
+    if philox_likely(rabs < ZIG_KI[idx]):
+        return x
+    return philox_normal4_slow(w, seed, gid, tick >> 2, stream, draw, tick & 3)

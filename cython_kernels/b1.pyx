@@ -19,9 +19,10 @@ from libc.stdint cimport int32_t, int64_t, uint64_t
 
 from _exactsum cimport acc_add
 from _fastmath cimport tanh_exp
-from _philox cimport philox_normal
+from _philox cimport philox_normal4
 
-# Random stream of B1's sentiment shock xi (counter-based: seed, gid, tick, stream).
+# Random stream of B1's sentiment shock xi (counter-based: seed, gid, tick, stream);
+# models/b1.py refreshes the cached blocks with the same stream.
 DEF STREAM_SHOCK = 1
 DEF BLOCK = 256
 
@@ -30,6 +31,7 @@ def sentiment_orders(const int64_t[::1] rows, const int64_t[::1] indptr,
                      const int32_t[::1] indices, const double[::1] weights,
                      double uniform_weight,
                      const double[::1] s_old, double[::1] s_new, const int64_t[::1] gid,
+                     const uint64_t[:, ::1] shock_words,
                      const double[::1] cash, const double[::1] tokens, double[::1] orders,
                      double price, double momentum, double w_self, double w_neigh,
                      double w_mom, double sigma, double order_fraction,
@@ -39,6 +41,10 @@ def sentiment_orders(const int64_t[::1] rows, const int64_t[::1] indptr,
 
     Local, no communication. ``s_old`` holds owned and ghost slots (ghosts
     filled by the halo exchange); neighbour sums run in CSR edge order.
+    ``shock_words`` (one row per owned agent) is the Philox block that the
+    shocks of ticks tick & ~3 .. tick | 3 share: ``rng.random_raw(seed, gid,
+    tick >> 2, STREAM_SHOCK, 0, shock_words)``, refreshed by the caller every
+    fourth tick (``philox_normal4``); it is not read when sigma = 0.
     An empty ``weights`` means every edge weighs ``uniform_weight``: then
     n_i = uniform_weight * sum_j s_j, which for a power-of-two 1/k (B1's
     k = 8) is bit for bit sum_j w s_j, without streaming a weight per edge.
@@ -51,6 +57,7 @@ def sentiment_orders(const int64_t[::1] rows, const int64_t[::1] indptr,
     cdef double s_buf[BLOCK]
     cdef double bias = w_mom * momentum
     cdef bint uniform = weights.shape[0] == 0
+    cdef Py_ssize_t lane = tick & 3
     with nogil:
         for start in range(0, n_rows, BLOCK):
             stop = min(start + BLOCK, n_rows)
@@ -58,8 +65,9 @@ def sentiment_orders(const int64_t[::1] rows, const int64_t[::1] indptr,
                 # The block's shocks first, in a loop of independent Philox
                 # calls that the CPU overlaps (inside the main loop it cannot).
                 for r in range(start, stop):
-                    xi_buf[r - start] = philox_normal(seed, <uint64_t>gid[rows[r]], tick,
-                                                      STREAM_SHOCK, 0)
+                    i = rows[r]
+                    xi_buf[r - start] = philox_normal4(shock_words[i, lane], seed,
+                                                       <uint64_t>gid[i], tick, STREAM_SHOCK, 0)
             for r in range(start, stop):
                 i = rows[r]
                 n_i = 0.0

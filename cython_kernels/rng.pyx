@@ -15,7 +15,8 @@ import numpy as np
 
 from libc.stdint cimport int64_t, uint64_t
 
-from _philox cimport (ZIG_FI, ZIG_KI, ZIG_WI, philox_normal, philox_raw,
+from _philox cimport (ZIG_FI, ZIG_KI, ZIG_WI, philox_normal, philox_normal4,
+                      philox_raw,
                       philox_uniform)
 
 
@@ -105,6 +106,29 @@ def normal(uint64_t seed, const int64_t[:] gid, uint64_t tick,
     with nogil:
         for i in range(n):
             out[i] = philox_normal(seed, <uint64_t>gid[i], tick, stream, draw)
+
+
+def normal4(uint64_t seed, const int64_t[:] gid, uint64_t tick, uint64_t stream,
+            uint64_t draw, const uint64_t[:, ::1] words, double[::1] out):
+    """Standard normals for ``tick``, four ticks to a Philox block (``philox_normal4``).
+
+    Parameters
+    ----------
+    seed, gid, tick, stream, draw
+        As in `normal`.
+    words : ndarray of uint64, shape (n, 4), contiguous
+        ``random_raw(seed, gid, tick >> 2, stream, draw, words)``: the block
+        that the four ticks tick & ~3 .. tick | 3 share (a kernel caches it).
+    out : ndarray of float64, shape (n,), contiguous
+        Receives the numbers.
+    """
+    cdef Py_ssize_t i, n = gid.shape[0]
+    cdef uint64_t lane = tick & 3
+    if out.shape[0] != n or words.shape[0] != n or words.shape[1] != 4:
+        raise ValueError(f"out must have length {n} and words shape ({n}, 4)")
+    with nogil:
+        for i in range(n):
+            out[i] = philox_normal4(words[i, lane], seed, <uint64_t>gid[i], tick, stream, draw)
 
 
 def ziggurat_tables():

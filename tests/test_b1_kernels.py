@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from tokensim_hpc._kernels import b1 as cy
+from tokensim_hpc._kernels import rng as cy_rng
 from tokensim_hpc.numpy_kernels import b1 as tw
 from tokensim_hpc.numpy_kernels.exactsum import NACC, to_double
 
@@ -21,13 +22,21 @@ def _state(n, n_ghost, k, seed):
     return indptr, indices, weights, s, gid, cash, tokens
 
 
+def _words(gid, tick=7, seed=42):
+    """The cached Philox blocks of the shocks at ``tick`` (stream 1, as the model does)."""
+    words = np.empty((gid.shape[0], 4), dtype=np.uint64)
+    cy_rng.random_raw(seed, gid, tick >> 2, 1, 0, words)
+    return words
+
+
 def _run(mod, n, n_ghost, k, sigma, seed, rows=None):
     indptr, indices, weights, s, gid, cash, tokens = _state(n, n_ghost, k, seed)
     rows = np.arange(n, dtype=np.int64) if rows is None else rows
     s_new = np.zeros_like(s)
     orders = np.zeros(n)
     acc = np.zeros((3, NACC), dtype=np.int64)
-    mod.sentiment_orders(rows, indptr, indices, weights, 0.0, s, s_new, gid, cash, tokens, orders,
+    mod.sentiment_orders(rows, indptr, indices, weights, 0.0, s, s_new, gid, _words(gid), cash,
+                         tokens, orders,
                          1.3, 0.2, 0.5, 1.0, 0.5, sigma, 0.01, 42, 7, acc[0], acc[1])
     mod.execute_orders(cash, tokens, orders, 1.31, acc[2])
     return s_new, orders, cash, tokens, [to_double(a) for a in acc]
@@ -53,8 +62,8 @@ def test_row_subsets_compose():
     orders = np.zeros(n)
     acc = np.zeros((2, NACC), dtype=np.int64)
     for part in (rows[:100], rows[100:]):
-        cy.sentiment_orders(part, indptr, indices, weights, 0.0, s, s_new, gid, cash, tokens,
-                            orders,
+        cy.sentiment_orders(part, indptr, indices, weights, 0.0, s, s_new, gid, _words(gid),
+                            cash, tokens, orders,
                             1.3, 0.2, 0.5, 1.0, 0.5, 0.3, 0.01, 42, 7, acc[0], acc[1])
     assert np.array_equal(s_new[:n], whole[0][:n])
     assert to_double(acc[0]) == whole[4][0]
@@ -70,9 +79,9 @@ def test_spec_formulas_by_hand():
     orders = np.zeros(1)
     cash, tokens = np.array([1000.0]), np.array([10.0])
     acc = np.zeros((3, NACC), dtype=np.int64)
-    cy.sentiment_orders(np.array([0], dtype=np.int64), indptr, indices, weights, 0.0, s, s_new,
-                        np.array([0], dtype=np.int64), cash, tokens, orders, 2.0, 0.5,
-                        0.5, 1.0, 0.5, 0.0, 0.01, 1, 1, acc[0], acc[1])
+    one = np.array([0], dtype=np.int64)
+    cy.sentiment_orders(one, indptr, indices, weights, 0.0, s, s_new, one, _words(one), cash,
+                        tokens, orders, 2.0, 0.5, 0.5, 1.0, 0.5, 0.0, 0.01, 1, 1, acc[0], acc[1])
     expect = np.tanh(0.5 * 0.2 + 1.0 * (0.5 * 0.4 - 0.5 * 0.6) + 0.5 * 0.5)
     assert s_new[0] == pytest.approx(expect, rel=1e-15)
     assert orders[0] == pytest.approx(0.01 * expect * 1000.0, rel=1e-15)
@@ -109,8 +118,8 @@ def test_uniform_weights_equal_explicit_weights(k):
     def run(mod, weights, uniform):
         s_new, orders = np.zeros(n), np.zeros(n)
         acc = np.zeros((2, NACC), dtype=np.int64)
-        mod.sentiment_orders(rows, indptr, indices, weights, uniform, s, s_new, gid, cash,
-                             tokens, orders, 1.0, 0.1, 0.5, 1.0, 0.5, 0.0, 0.01, 1, 1,
+        mod.sentiment_orders(rows, indptr, indices, weights, uniform, s, s_new, gid, _words(gid),
+                             cash, tokens, orders, 1.0, 0.1, 0.5, 1.0, 0.5, 0.0, 0.01, 1, 1,
                              acc[0], acc[1])
         return s_new
 
@@ -122,3 +131,22 @@ def test_uniform_weights_equal_explicit_weights(k):
         np.testing.assert_allclose(weighted, uniform, rtol=1e-14, atol=1e-15)
     np.testing.assert_allclose(run(cy, np.empty(0), 1.0 / k), run(tw, np.empty(0), 1.0 / k),
                                rtol=1e-14, atol=1e-15)
+
+
+@pytest.mark.parametrize("tick", [1, 2, 3, 4, 9])
+def test_shock_is_the_counter_based_normal_of_the_tick(tick):
+    """With only the shock acting, s_i = tanh(sigma xi_i), xi_i = normal4(seed, gid_i, tick)."""
+    n = 2000
+    gid = np.random.default_rng(tick).permutation(10 * n)[:n].astype(np.int64)
+    words = _words(gid, tick=tick, seed=5)
+    xi = np.empty(n)
+    cy_rng.normal4(5, gid, tick, 1, 0, words, xi)
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    for mod in (cy, tw):
+        s_new, orders = np.zeros(n), np.zeros(n)
+        acc = np.zeros((2, NACC), dtype=np.int64)
+        mod.sentiment_orders(np.arange(n, dtype=np.int64), indptr, np.empty(0, dtype=np.int32),
+                             np.empty(0), 0.0, np.zeros(n), s_new, gid, words, np.full(n, 1.0),
+                             np.full(n, 1.0), orders, 1.0, 0.0, 0.0, 0.0, 0.0, 0.25, 0.01, 5,
+                             tick, acc[0], acc[1])
+        np.testing.assert_allclose(np.arctanh(s_new) / 0.25, xi, rtol=1e-9, atol=1e-12)

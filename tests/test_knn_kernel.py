@@ -102,6 +102,25 @@ def test_matches_ckdtree_with_shuffled_gids_and_other_queries():
     np.testing.assert_allclose(np.sqrt(d2), dist_ref, rtol=1e-15, atol=0)
 
 
+@pytest.mark.parametrize("k", [8, 64])
+def test_matches_ckdtree_on_clustered_points(k):
+    # Dense clusters put far more than two points in a cell.
+    rng = np.random.default_rng(12)
+    centres = rng.random((20, 2))
+    pts = centres[rng.integers(0, 20, 6000)] + rng.normal(scale=0.01, size=(6000, 2))
+    pts = np.concatenate([pts, rng.random((2000, 2))])
+    n = len(pts)
+    gid = np.arange(n, dtype=np.int64)
+    idx, d2, count = _run(
+        knn_cy, _f(pts[:, 0]), _f(pts[:, 1]), gid, _f(pts[:, 0]), _f(pts[:, 1]), gid,
+        np.full(n, np.inf), k,
+    )
+    dist_ref, idx_ref = cKDTree(pts).query(pts, k=k + 1)
+    assert np.all(count == k)
+    np.testing.assert_array_equal(idx, idx_ref[:, 1:])
+    np.testing.assert_allclose(np.sqrt(d2), dist_ref[:, 1:], rtol=1e-15, atol=0)
+
+
 # --- (2) Cython kernel vs numpy twin -------------------------------------------
 
 
@@ -294,6 +313,18 @@ def test_extreme_scales(scale):
         np.testing.assert_array_equal(x, y)
 
 
+def test_far_queries_with_small_radius():
+    rng = np.random.default_rng(13)
+    px, py = rng.random(500), rng.random(500)
+    qx = np.array([5.0, -5.0, 0.5, 0.5, 1.0 + 1e-9, 1e8])
+    qy = np.array([0.5, 0.5, 7.0, -7.0, 0.5, 1e8])
+    qr2 = np.array([15.0, 16.0, 1.0, 36.1, 1e-12, 1e17])
+    res = _both(px, py, np.arange(500), qx, qy, np.full(6, -1), qr2, 4)
+    ref = _reference(px, py, np.arange(500), qx, qy, np.full(6, -1), qr2, 4)
+    for x, y in zip(res, ref, strict=True):
+        np.testing.assert_array_equal(x, y)
+
+
 def test_non_finite_points():
     px = np.array([0.1, np.nan, 0.3, np.inf, 0.2])
     py = np.array([0.1, 0.2, np.inf, 0.4, 0.2])
@@ -339,6 +370,31 @@ def test_bad_arguments(mod):
 
 
 # --- (3) exact ties on an integer lattice ----------------------------------------
+
+
+@pytest.mark.parametrize("k", [1, 5, 8, 30])
+def test_lattice_on_cell_boundaries(k):
+    # 17 x 17 lattice plus duplicates, 512 points in all: the kernel's grid
+    # then has cells of side exactly 1 with corners on the lattice, so points
+    # and queries lie exactly on cell boundaries, at exact tie distances.
+    rng = np.random.default_rng(20 + k)
+    xs, ys = np.meshgrid(np.arange(17.0), np.arange(17.0))
+    px, py = xs.ravel(), ys.ravel()
+    extra = rng.integers(0, len(px), 512 - len(px))
+    px, py = np.concatenate([px, px[extra]]), np.concatenate([py, py[extra]])
+    n = len(px)
+    pgid = rng.permutation(n).astype(np.int64)
+    sel = rng.choice(n, 120, replace=False)
+    qx = np.concatenate([px[sel], rng.integers(-2, 19, 80) * 0.5])
+    qy = np.concatenate([py[sel], rng.integers(-2, 19, 80) * 0.5])
+    nq = len(qx)
+    qgid = np.concatenate([pgid[sel], np.full(80, -1)])
+    qr2 = np.full(nq, np.inf)
+    qr2[::4] = rng.integers(0, 9, len(qr2[::4])) * 0.25
+    res = _both(px, py, pgid, qx, qy, qgid, qr2, k)
+    ref = _reference(px, py, pgid, qx, qy, qgid, qr2, k)
+    for x, y in zip(res, ref, strict=True):
+        np.testing.assert_array_equal(x, y)
 
 
 @pytest.mark.parametrize("k", [4, 12, 25])

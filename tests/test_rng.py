@@ -504,3 +504,64 @@ def test_normal_slow_blocks_do_not_collide_with_other_draws():
     for draw in range(0, 64):
         first = _raw(cy_rng, keys[0], [g], keys[1], keys[2], draw)[0]
         assert not set(int(v) for v in first) & set(extra)
+
+
+# --- normal4: four ticks to a Philox block ------------------------------------
+
+def _normal4_pair(seed, gid, tick, stream=1, draw=0):
+    from tokensim_hpc._kernels import rng as c_rng
+    from tokensim_hpc.numpy_kernels import rng as n_rng
+
+    words = np.empty((gid.shape[0], 4), dtype=np.uint64)
+    c_rng.random_raw(seed, gid, tick >> 2, stream, draw, words)
+    a = np.empty(gid.shape[0])
+    b = np.empty(gid.shape[0])
+    c_rng.normal4(seed, gid, tick, stream, draw, words, a)
+    n_rng.normal4(seed, gid, tick, stream, draw, words, b)
+    return a, b, words
+
+
+@pytest.mark.parametrize("tick", [0, 1, 2, 3, 4, 7, 2**40 + 5])
+def test_normal4_twin_equal_including_slow_paths(tick):
+    gid = np.arange(0, 300_000, 3, dtype=np.int64)
+    a, b, words = _normal4_pair(11, gid, tick)
+    np.testing.assert_allclose(a, b, rtol=1e-12, atol=0)
+    # The slow paths (first word not accepted) are exercised and agree too.
+    from tokensim_hpc.numpy_kernels.rng import _zig_first
+
+    _, fast = _zig_first(words[:, tick & 3])
+    assert (~fast).sum() > 500
+    np.testing.assert_allclose(a[~fast], b[~fast], rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("n", [0, 1])
+def test_normal4_empty_and_single(n):
+    a, b, _ = _normal4_pair(3, np.arange(n, dtype=np.int64), 5)
+    assert a.shape == (n,) and np.array_equal(a, b)
+
+
+def test_normal4_distribution_and_lane_independence():
+    from scipy import stats
+
+    gid = np.arange(1_000_000, dtype=np.int64)
+    lanes = [_normal4_pair(7, gid, t)[0] for t in (8, 9, 10, 11)]  # one block, four lanes
+    for x in lanes:
+        assert abs(x.mean()) < 5e-3 and abs(x.var() - 1) < 5e-3
+        assert stats.kstest(x, "norm").pvalue > 1e-3
+        tail = np.mean(np.abs(x) > 3.0)
+        assert abs(tail - 2 * stats.norm.sf(3.0)) < 5 * np.sqrt(2 * stats.norm.sf(3.0) / x.size)
+    corr = np.corrcoef(lanes)
+    assert np.max(np.abs(corr - np.eye(4))) < 5e-3
+    # Consecutive blocks differ: tick 12 is a new block.
+    assert not np.array_equal(_normal4_pair(7, gid[:100], 12)[0], lanes[0][:100])
+
+
+def test_normal4_is_a_pure_function_of_its_keys():
+    gid = np.arange(5000, dtype=np.int64)
+    a, _, _ = _normal4_pair(2, gid, 6)
+    perm = np.random.default_rng(0).permutation(gid.size)
+    b, _, _ = _normal4_pair(2, gid[perm], 6)
+    assert np.array_equal(a[perm], b)
+    for other in ((3, 6, 1, 0), (2, 7, 1, 0), (2, 6, 2, 0), (2, 6, 1, 1)):
+        c, _, _ = _normal4_pair(other[0], gid, other[1], other[2], other[3])
+        assert np.mean(c == a) < 0.01

@@ -142,7 +142,7 @@ class Simulation:
         t0 = wtime()
         self.domain = build_domain(comm, scenario, self.timers)
         kernels = kernel_loader.load(scenario.engine.backend)
-        self.model = b1_model.B1(self.domain, scenario.model, kernels.b1, scenario.run.seed,
+        self.model = b1_model.B1(self.domain, scenario.model, kernels, scenario.run.seed,
                                  overlap=scenario.engine.overlap)
         barrier(comm)
         self.init_s = wtime() - t0

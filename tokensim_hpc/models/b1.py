@@ -15,6 +15,8 @@ import numpy as np
 
 from ..parallel.reduce import allreduce_exact, new_accumulators
 
+# Random stream of the sentiment shock (the kernels use the same number).
+STREAM_SHOCK = 1
 TIMESERIES = ("price", "net_flow", "mean_sentiment", "total_wealth")
 SNAPSHOT_COLUMNS = ("sentiment", "cash", "tokens")
 
@@ -37,8 +39,8 @@ class B1:
     ----------
     domain : :class:`tokensim_hpc.engine.Domain`
     params : :class:`tokensim_hpc.scenario.B1Model`
-    kernels : namespace with ``sentiment_orders`` and ``execute_orders``
-        (the Cython module or its numpy twin).
+    kernels : namespace of kernel modules (``kernels.b1``, ``kernels.rng``):
+        the Cython modules or their numpy twins.
     seed : int
     overlap : bool
         Run the kernel on interior agents while the halo exchange is in flight.
@@ -47,7 +49,8 @@ class B1:
     def __init__(self, domain, params, kernels, seed, overlap=True):
         self.d = domain
         self.p = params
-        self.k = kernels
+        self.k = kernels.b1
+        self.rng = kernels.rng
         self.seed = int(seed)
         self.overlap = overlap
         n, slots = domain.n_owned, domain.n_owned + domain.halo.n_ghost
@@ -65,6 +68,9 @@ class B1:
         self.reserve_tokens = reserve
         self.price = self.reserve_cash / self.reserve_tokens
         self.price_prev = self.price
+        # Philox blocks of the shocks, one per agent, each serving four ticks.
+        self.shock_words = np.zeros((n, 4), dtype=np.uint64)
+        self._shock_window = -1
         self._acc = new_accumulators(2)
         self._acc_w = new_accumulators(1)
 
@@ -76,8 +82,8 @@ class B1:
     def _sentiment(self, rows, momentum, tick):
         p, d = self.p, self.d
         self.k.sentiment_orders(rows, d.indptr, d.indices, d.weights, d.uniform_weight,
-                                self.s, self.s_new,
-                                d.gid, self.cash, self.tokens, self.orders, self.price,
+                                self.s, self.s_new, d.gid, self.shock_words, self.cash,
+                                self.tokens, self.orders, self.price,
                                 momentum, p.w_self, p.w_neighbours, p.w_momentum, p.sigma,
                                 p.order_fraction, self.seed, tick, self._acc[0], self._acc[1])
 
@@ -100,6 +106,11 @@ class B1:
         """Advance one tick; return the tick's record (same on every rank). Collective."""
         d = self.d
         m = self.momentum()
+        if self.p.sigma != 0.0 and tick >> 2 != self._shock_window:
+            with timers("kernel"):
+                self._shock_window = tick >> 2
+                self.rng.random_raw(self.seed, d.gid, tick >> 2, STREAM_SHOCK, 0,
+                                    self.shock_words)
         self._acc[:] = 0
         self._acc_w[:] = 0
         with timers("halo+kernel"):

@@ -25,8 +25,8 @@ def _neighbour_sums(rows, indptr, indices, weights, uniform_weight, s_old):
     return uniform_weight * sums if uniform else sums
 
 
-def sentiment_orders(rows, indptr, indices, weights, uniform_weight, s_old, s_new, gid, cash,
-                     tokens,
+def sentiment_orders(rows, indptr, indices, weights, uniform_weight, s_old, s_new, gid,
+                     shock_words, cash, tokens,
                      orders, price, momentum, w_self, w_neigh, w_mom, sigma,
                      order_fraction, seed, tick, acc_orders, acc_sentiment):
     """Numpy twin of ``b1.sentiment_orders``."""
@@ -34,7 +34,7 @@ def sentiment_orders(rows, indptr, indices, weights, uniform_weight, s_old, s_ne
     n_i = _neighbour_sums(rows, indptr, indices, weights, uniform_weight, s_old)
     xi = np.zeros(rows.shape[0])
     if sigma != 0.0:
-        rng.normal(seed, gid[rows], tick, STREAM_SHOCK, 0, xi)
+        rng.normal4(seed, gid[rows], tick, STREAM_SHOCK, 0, shock_words[rows], xi)
     drive = w_self * s_old[rows] + w_neigh * n_i + w_mom * momentum
     if sigma != 0.0:
         drive = drive + sigma * xi

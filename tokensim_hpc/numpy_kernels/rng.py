@@ -24,7 +24,7 @@ from decimal import Decimal, localcontext
 
 import numpy as np
 
-__all__ = ["random_raw", "uniform", "normal", "ziggurat_tables"]
+__all__ = ["random_raw", "uniform", "normal", "normal4", "ziggurat_tables"]
 
 _U64 = (1 << 64) - 1
 _M0 = 0xD2E7470EE14C6C93
@@ -231,6 +231,32 @@ def normal(seed, gid, tick, stream, draw, out):
         out[sl] = x
 
 
+def normal4(seed, gid, tick, stream, draw, words, out):
+    """Numpy twin of ``rng.normal4``: normals four ticks to a Philox block.
+
+    Word tick & 3 of ``words`` (the block of counter (gid, tick >> 2, draw,
+    0)) starts the Ziggurat; entries not accepted at once continue with the
+    words of the blocks of counter (gid, tick >> 2, draw, 1 + lane + 4 j),
+    lane = tick & 3 (see ``philox_normal4`` in ``_philox.pxd``).
+    """
+    n = np.shape(gid)[0]
+    _check_len(out, n)
+    words = np.asarray(words, dtype=np.uint64)
+    if words.shape != (n, 4):
+        raise ValueError(f"words must have shape ({n}, 4), got {words.shape}")
+    (seed, tick, stream, draw), g = _keys(seed, gid, tick, stream, draw)
+    lane = tick & 3
+    first = words[:, lane]
+    x, done = _zig_first(first)
+    miss = np.flatnonzero(~done)
+    if miss.size:
+        retry0 = np.full(miss.size, 1 + lane, dtype=np.uint64)
+        block0 = _philox_block(seed, g[miss], tick >> 2, stream, draw, retry=retry0)
+        x[miss] = _zig_slow(seed, g[miss], tick >> 2, stream, draw, list(block0),
+                            first=first[miss], k0=0, retry_base=1 + lane, retry_step=4)
+    out[:] = x
+
+
 def _zig_decode(w):
     """Split Ziggurat words: layer (bits 0-7), sign (bit 8), 52-bit rabs (9-60)."""
     idx = (w & np.uint64(0xFF)).astype(np.intp)
@@ -253,7 +279,8 @@ def _zig_first(w):
     return x, rabs < ki[idx]
 
 
-def _zig_slow(seed, g, tick, stream, draw, block0):
+def _zig_slow(seed, g, tick, stream, draw, block0, first=None, k0=1, retry_base=0,
+              retry_step=1):
     """Ziggurat values of the gids ``g`` whose word 0 was not accepted.
 
     ``block0`` holds the four words of their blocks of counter
@@ -265,16 +292,18 @@ def _zig_slow(seed, g, tick, stream, draw, block0):
     _, _, fi = ziggurat_tables()
     m = g.shape[0]
     res = np.empty(m)
-    k = np.ones(m, dtype=np.uint64)  # index of each entry's next word
+    k = np.full(m, k0, dtype=np.uint64)  # index of each entry's next word
 
     def next_word(sel):
-        # Word k of the entries ``sel`` (indices into g), then k += 1.
+        # Word k of the entries ``sel`` (indices into g), then k += 1; block
+        # j = k // 4 has counter word 3 = retry_base + retry_step * j.
         kk = k[sel]
         j = kk >> np.uint64(2)
         words = [w[sel] for w in block0]
         later = np.flatnonzero(j != 0)
         if later.size:
-            fresh = _philox_block(seed, g[sel][later], tick, stream, draw, retry=j[later])
+            retry = np.uint64(retry_base) + np.uint64(retry_step) * j[later]
+            fresh = _philox_block(seed, g[sel][later], tick, stream, draw, retry=retry)
             for w, f in zip(words, fresh, strict=True):
                 w[later] = f
         k[sel] = kk + _ONE
@@ -284,7 +313,7 @@ def _zig_slow(seed, g, tick, stream, draw, block0):
         return (next_word(sel) >> _SH11).astype(np.float64) * _TWO_M53
 
     todo = np.arange(m)  # entries whose current word is w
-    w = block0[0]
+    w = block0[0] if first is None else first
     while todo.size:
         x, done = _zig_first(w)
         res[todo[done]] = x[done]
