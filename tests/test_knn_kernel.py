@@ -326,14 +326,32 @@ def test_far_queries_with_small_radius():
 
 
 def test_non_finite_points():
-    px = np.array([0.1, np.nan, 0.3, np.inf, 0.2])
-    py = np.array([0.1, 0.2, np.inf, 0.4, 0.2])
-    qx = np.array([0.0, 1e300, np.inf])
-    qy = np.array([0.0, 0.0, np.inf])
-    res = _both(px, py, np.arange(5), qx, qy, np.full(3, -1), np.full(3, np.inf), 5)
-    ref = _reference(px, py, np.arange(5), qx, qy, np.full(3, -1), np.full(3, np.inf), 5)
-    for x, y in zip(res, ref, strict=True):
-        np.testing.assert_array_equal(x, y)
+    # A non-finite point makes the kernel fall back to a single cell.
+    px = np.array([0.1, np.nan, 0.3, np.inf, 0.2, 5.0, 100.0])
+    py = np.array([0.1, 0.2, np.inf, 0.4, 0.2, 1.0, 0.0])
+    qx = np.array([0.0, 1e300, np.inf, 5.0, 5.0, -3.0])
+    qy = np.array([0.0, 0.0, np.inf, 0.0, 0.0, 0.0])
+    qr2 = np.array([np.inf, np.inf, np.inf, 10.0, np.inf, 9.5])
+    for k in (1, 2, 7):
+        args = (px, py, np.arange(7), qx, qy, np.full(6, -1), qr2, k)
+        res = _both(*args)
+        for x, y in zip(res, _reference(*args), strict=True):
+            np.testing.assert_array_equal(x, y)
+    assert res[2][3] == 1 and res[0][3, 0] == 5
+
+
+def test_overflowing_extent():
+    # The bbox extent overflows to inf: single-cell fallback; most d2 are inf.
+    rng = np.random.default_rng(14)
+    px = (rng.random(200) - 0.5) * 3.4e308
+    py = rng.random(200)
+    qx = np.concatenate([px[:20], [0.0, 1e308]])
+    qy = np.concatenate([py[:20], [0.5, 0.5]])
+    qgid = np.concatenate([np.arange(20), [-1, -1]])
+    for qr2 in (np.full(22, np.inf), np.full(22, 1e300)):
+        args = (px, py, np.arange(200), qx, qy, qgid, qr2, 6)
+        for x, y in zip(_both(*args), _reference(*args), strict=True):
+            np.testing.assert_array_equal(x, y)
 
 
 def test_strided_inputs():
