@@ -362,6 +362,8 @@ def test_strided_inputs():
     k = 5
     out = [np.empty((100, k), np.int64), np.empty((100, k)), np.empty(100, np.int32)]
     r2 = np.full((100, 2), np.inf)
+    for a in (p, g, q, r2):
+        a.setflags(write=False)  # read-only inputs are accepted
     knn_cy.knn_grid(p[:, 0], p[:, 1], g, q[:, 0], q[:, 2], g[:100] + 1000, r2[:, 1], k, *out)
     ref = _both(p[:, 0], p[:, 1], g, q[:, 0], q[:, 2], g[:100] + 1000, r2[:, 1], k)
     for x, y in zip(out, ref, strict=True):
@@ -442,3 +444,29 @@ def test_lattice_ties_broken_by_gid(k):
     q = np.flatnonzero(interior & (qr2[:150] == np.inf))[0]
     assert np.all(d2[q, :4] == 1.0)
     assert np.all(np.diff(pgid[idx[q, :4]]) > 0)
+
+
+@pytest.mark.parametrize(
+    "spacing, offset", [(0.1, 0.0), (0.3, 1000.1), (1 / 3, -0.3), (0.7, 12345.6789), (1e-5, 0.1)]
+)
+def test_lattice_near_cell_boundaries_rounding(spacing, offset):
+    # As above, with a spacing that is not a binary fraction: the lattice
+    # lines fall within rounding of the cell boundaries, so the computed cell
+    # of a point may be one off its exact one. The stopping bound must keep
+    # a slack for that (without it, ties are missed here).
+    rng = np.random.default_rng(int(spacing * 1e6) % 1000)
+    xs, ys = np.meshgrid(np.arange(17) * spacing + offset, np.arange(17) * spacing + offset)
+    px, py = xs.ravel(), ys.ravel()
+    extra = rng.integers(0, len(px), 512 - len(px))
+    px, py = np.concatenate([px, px[extra]]), np.concatenate([py, py[extra]])
+    n = len(px)
+    pgid = rng.permutation(n).astype(np.int64)
+    sel = rng.integers(0, n, 150)
+    qx = np.concatenate([px[sel], px[sel[:50]] + spacing / 2, px[sel[:50]]])
+    qy = np.concatenate([py[sel], py[sel[:50]], py[sel[:50]] + spacing / 2])
+    qgid = np.concatenate([pgid[sel], np.full(100, -1)])
+    qr2 = np.full(len(qx), np.inf)
+    for k in (1, 2, 3, 5, 12):
+        args = (px, py, pgid, qx, qy, qgid, qr2, k)
+        for x, y in zip(_both(*args), _reference(*args), strict=True):
+            np.testing.assert_array_equal(x, y)

@@ -46,7 +46,11 @@ class Domain:
     halo: HaloPlan
     interior_rows: np.ndarray
     boundary_rows: np.ndarray
-    all_rows: np.ndarray
+
+    @property
+    def all_rows(self) -> np.ndarray:
+        """Every owned row, in order (for runs without overlap). Local."""
+        return np.arange(self.n_owned, dtype=np.int64)
 
     @property
     def n_owned(self) -> int:
@@ -108,7 +112,7 @@ def build_domain(comm, scenario, timers: Timers) -> Domain:
                   gid=gid, x=x, y=y, indptr=net.indptr, indices=halo.edge_local,
                   weights=net.weight, uniform_weight=net.uniform_weight, halo=halo,
                   interior_rows=interior,
-                  boundary_rows=boundary, all_rows=np.arange(gid.shape[0], dtype=np.int64))
+                  boundary_rows=boundary)
 
 
 def snapshot_ticks(ticks: int, every: int) -> list[int]:

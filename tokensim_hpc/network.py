@@ -41,12 +41,6 @@ class LocalNetwork:
     weight: np.ndarray
     uniform_weight: float = 0.0
 
-    def edge_weights(self) -> np.ndarray:
-        """Weight of every edge (materialised when uniform)."""
-        if self.weight.shape[0] == 0 and self.n_edges:
-            return np.full(self.n_edges, self.uniform_weight)
-        return self.weight
-
     @property
     def n_edges(self) -> int:
         """Number of edges of this rank's rows."""

@@ -18,7 +18,6 @@ from ..parallel.reduce import allreduce_exact, new_accumulators
 # Random stream of the sentiment shock (the kernels use the same number).
 STREAM_SHOCK = 1
 TIMESERIES = ("price", "net_flow", "mean_sentiment", "total_wealth")
-SNAPSHOT_COLUMNS = ("sentiment", "cash", "tokens")
 
 
 def initial_positions(seed: int, lo: int, hi: int) -> np.ndarray:

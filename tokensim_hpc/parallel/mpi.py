@@ -17,8 +17,6 @@ from mpi4py import MPI
 
 from ..errors import TokenSimError
 
-WORLD = MPI.COMM_WORLD
-
 
 def world():
     """The world communicator."""
@@ -58,11 +56,6 @@ def decide_on_root(comm, fn, *args, **kwargs):
     return result
 
 
-def allreduce_sum_int(comm, value: int) -> int:
-    """Sum of an integer over ranks. Collective."""
-    return comm.allreduce(int(value), op=MPI.SUM)
-
-
 def exscan_int(comm, value: int) -> int:
     """Sum of ``value`` over lower ranks (0 on rank 0). Collective."""
     out = comm.exscan(int(value), op=MPI.SUM)
@@ -76,11 +69,6 @@ def allreduce_min_max(comm, lo: float, hi: float) -> tuple[float, float]:
     buf = np.array([lo, -hi])
     comm.Allreduce(MPI.IN_PLACE, buf, op=MPI.MIN)
     return float(buf[0]), float(-buf[1])
-
-
-def allreduce_max_float(comm, value: float) -> float:
-    """Global max of a float. Collective."""
-    return float(comm.allreduce(float(value), op=MPI.MAX))
 
 
 def allreduce_max_int(comm, value: int) -> int:
