@@ -8,7 +8,7 @@ def tanh_exp(x):
     x = np.asarray(x, dtype=np.float64)
     a = np.abs(x)
     with np.errstate(over="ignore"):
-        small = np.expm1(2.0 * a)
+        small = np.expm1(2.0 * np.minimum(a, 0.55))  # only used below 0.55
         r_small = small / (small + 2.0)
         big = np.exp(2.0 * np.minimum(a, 19.0))
         r_big = 1.0 - 2.0 / (big + 1.0)
