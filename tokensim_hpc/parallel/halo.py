@@ -25,6 +25,16 @@ def _chunks(n):
     return [(s, min(n, s + _CHUNK)) for s in range(0, n, _CHUNK)]
 
 
+def rows_without_ghosts(edge_local: np.ndarray, indptr: np.ndarray, n_owned: int) -> np.ndarray:
+    """Rows of a CSR whose columns are all owned slots (< n_owned). Local."""
+    ghost_edge = np.append(edge_local >= n_owned, False).astype(np.int64)
+    # The padding makes every row start a valid reduceat index, empty trailing rows too.
+    per_row = np.add.reduceat(ghost_edge, indptr[:-1]) if indptr.shape[0] > 1 \
+        else np.zeros(0, dtype=np.int64)
+    per_row[indptr[:-1] == indptr[1:]] = 0  # reduceat repeats a value on empty rows
+    return np.flatnonzero(per_row == 0).astype(np.int64)
+
+
 class HaloPlan:
     """Which values go where in a halo exchange. Construction is collective.
 
@@ -118,11 +128,7 @@ class HaloPlan:
 
     def interior_rows(self, indptr: np.ndarray) -> np.ndarray:
         """Owned rows whose edges all point to owned agents (no ghost needed). Local."""
-        ghost_edge = self.edge_local >= self.n_owned
-        per_row = np.add.reduceat(ghost_edge.astype(np.int64), indptr[:-1]) \
-            if ghost_edge.size else np.zeros(self.n_owned, dtype=np.int64)
-        per_row[indptr[:-1] == indptr[1:]] = 0  # reduceat repeats a value on empty rows
-        return np.flatnonzero(per_row == 0).astype(np.int64)
+        return rows_without_ghosts(self.edge_local, indptr, self.n_owned)
 
     def start(self, column: np.ndarray):
         """Begin sending ghost values of one column (owned + ghost slots). Collective."""
