@@ -16,7 +16,7 @@ STAMPS := .stamps
 # Cython, and a single-node Slurm for the Slurm test.
 APT_PACKAGES := openmpi-bin libopenmpi-dev libhdf5-openmpi-dev python3-dev python3-venv \
 	python3-numpy python3-scipy python3-pandas python3-mpi4py python3-h5py-mpi \
-	python3-petsc4py cython3 slurmd slurmctld slurm-client munge build-essential
+	python3-petsc4py python3-matplotlib cython3 slurmd slurmctld slurm-client munge build-essential
 PIP_PACKAGES := "cython>=3,<4" pytest pytest-mpi pytest-timeout ruff cython-lint pycodestyle
 
 # Open MPI refuses to run as root without these; yield when idle so that

@@ -85,3 +85,18 @@ def test_zero_ticks_and_ranks_without_agents(tmp_path):
     with open_run(str(tiny)) as run:
         assert sorted(run.snapshot(-1)["gid"]) == [0, 1, 2]
         assert len(run.edges()["source"]) == 6 and len(run.timeseries()) == 3
+
+
+def test_plot_command_writes_a_png(tmp_path):
+    out = tmp_path / "b1.h5"
+    simulate(2, out, "agents.n=2000", "run.ticks=6", "output.every=3", "model.s0_offset=0.5")
+    png = tmp_path / "pic.png"
+    proc = subprocess.run([sys.executable, "-m", "tokensim_hpc", "plot", str(out), "-o", str(png)],
+                          capture_output=True, text=True, timeout=120, cwd=REPO, env=mpi_env())
+    assert proc.returncode == 0, proc.stderr
+    data = png.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000
+    missing = subprocess.run([sys.executable, "-m", "tokensim_hpc", "plot",
+                              str(tmp_path / "none.h5")], capture_output=True, text=True,
+                             timeout=60, cwd=REPO, env=mpi_env())
+    assert missing.returncode == 2 and "cannot plot" in missing.stderr

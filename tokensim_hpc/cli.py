@@ -16,6 +16,7 @@ EPILOG = """\
 examples:
   python -m tokensim_hpc scenarios
   python -m tokensim_hpc show b1 --set agents.n=1000000
+  python -m tokensim_hpc plot b1.h5                     # -> b1.png
   mpirun -n 4 python -m tokensim_hpc run b1 -o b1.h5 --set run.ticks=500
   mpirun -n 2 python -m tokensim_hpc run my_scenario.toml --set engine.backend=numpy
 
@@ -57,6 +58,15 @@ def _parser() -> argparse.ArgumentParser:
                    description="List the built-in scenarios with a one-line description.")
     sub.add_parser("keys", help="list every scenario key with its default and allowed values",
                    description="List every scenario key, its default, unit and allowed values.")
+
+    plot = sub.add_parser("plot", help="draw a run file's time series and sentiment map (PNG)",
+                          description="Draw the market time series and the agents' sentiment "
+                                      "over the economic space of a run file (no MPI needed).")
+    plot.add_argument("run_file", metavar="RUN.h5", help="a completed run file")
+    plot.add_argument("-o", "--output", metavar="OUT.png",
+                      help="PNG to write (default: RUN.png beside the run file)")
+    plot.add_argument("--snapshot", type=int, default=-1,
+                      help="agent snapshot to map (default: -1, the last)")
     return p
 
 
@@ -84,13 +94,27 @@ def _cmd_keys(args) -> int:
     return 0
 
 
+def _cmd_plot(args) -> int:
+    from pathlib import Path
+
+    from .plots import plot_run
+
+    out = args.output or str(Path(args.run_file).with_suffix(".png"))
+    try:
+        print(plot_run(args.run_file, out, snapshot=args.snapshot))
+    except (OSError, ValueError, IndexError) as exc:
+        print(f"error: cannot plot {args.run_file}: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def main(argv=None) -> int:
     """Entry point; returns the exit status (0 ok, 2 user error, 1 failure)."""
     args = _parser().parse_args(argv)
     if args.command != "run":
         try:
-            return {"show": _cmd_show, "scenarios": _cmd_scenarios,
-                    "keys": _cmd_keys}[args.command](args)
+            return {"show": _cmd_show, "scenarios": _cmd_scenarios, "keys": _cmd_keys,
+                    "plot": _cmd_plot}[args.command](args)
         except TokenSimError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
