@@ -208,3 +208,25 @@ def test_rank_without_agents_takes_part():
     ok = np.allclose(result.records["price"], ref["price"], rtol=1e-12)
     ok &= comm.allreduce(sim.domain.n_owned) == n
     assert all_ranks(ok)
+
+
+def test_rebuilt_halo_plan_equals_the_original_and_follows_new_edges():
+    comm = world()
+    sc = resolve("b1", ["agents.n=3000", "network.p=0.1"])
+    d = build_domain(comm, sc, Timers())
+    ghosts, indices = d.halo.ghost_gid.copy(), d.indices.copy()
+    interior = d.interior_rows.copy()
+    d.rebuild_halo()
+    ok = np.array_equal(d.halo.ghost_gid, ghosts) and np.array_equal(d.indices, indices)
+    ok &= np.array_equal(d.interior_rows, interior)
+    # Point every agent's first edge at agent (gid + 1) mod N: new ghosts appear.
+    targets = d.edge_targets().reshape(-1, 8).copy()
+    targets[:, 0] = (d.gid + 1) % 3000
+    d.rebuild_halo(targets.reshape(-1))
+    ok &= np.array_equal(d.edge_targets().reshape(-1, 8)[:, 0], (d.gid + 1) % 3000)
+    col = np.zeros(d.n_owned + d.halo.n_ghost)
+    col[:d.n_owned] = d.gid * 2.0
+    d.halo.exchange(col)
+    ok &= np.array_equal(col[d.n_owned:], d.halo.ghost_gid * 2.0)
+    d.halo.destroy()
+    assert all_ranks(ok)

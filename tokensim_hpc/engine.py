@@ -63,6 +63,28 @@ class Domain:
             return np.full(int(self.indptr[-1]), self.uniform_weight)
         return self.weights
 
+    def rebuild_halo(self, target_gid: np.ndarray | None = None, mode: str | None = None) -> None:
+        """Rebuild the halo plan after the network changed. Collective.
+
+        ``target_gid`` holds the new global id of every edge's target in CSR
+        order (``indptr`` already describing the new rows); by default the
+        current targets are used. Remaps ``indices`` to the new local slots,
+        recomputes the interior and boundary rows and frees the old plan.
+        The ghost count changes: columns with ghost slots (such as B1's
+        sentiment) must be reallocated to ``n_owned + halo.n_ghost`` slots
+        by the model that owns them.
+        """
+        targets = self.edge_targets() if target_gid is None else np.asarray(target_gid)
+        directory = Directory(self.comm, self.gid, self.n_total)
+        plan = HaloPlan(self.comm, self.gid, targets, directory, mode or self.halo.mode)
+        self.halo.destroy()
+        self.halo = plan
+        self.indices = plan.edge_local
+        self.interior_rows = plan.interior_rows(self.indptr)
+        is_interior = np.zeros(self.n_owned, dtype=bool)
+        is_interior[self.interior_rows] = True
+        self.boundary_rows = np.flatnonzero(~is_interior).astype(np.int64)
+
     def edge_targets(self) -> np.ndarray:
         """Global id of every edge's target, in CSR order. Local."""
         slot_gid = np.concatenate((self.gid, self.halo.ghost_gid))
