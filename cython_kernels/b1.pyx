@@ -41,10 +41,12 @@ def sentiment_orders(const int64_t[::1] rows, const int64_t[::1] indptr,
 
     Local, no communication. ``s_old`` holds owned and ghost slots (ghosts
     filled by the halo exchange); neighbour sums run in CSR edge order.
-    ``shock_words`` (one row per owned agent) is the Philox block that the
-    shocks of ticks tick & ~3 .. tick | 3 share: ``rng.random_raw(seed, gid,
-    tick >> 2, STREAM_SHOCK, 0, shock_words)``, refreshed by the caller every
-    fourth tick (``philox_normal4``); it is not read when sigma = 0.
+    ``shock_words`` (shape (4, n), one column per owned agent) holds the
+    Philox blocks that the shocks of ticks tick & ~3 .. tick | 3 share:
+    ``rng.random_raw_lanes(seed, gid, tick >> 2, STREAM_SHOCK, 0,
+    shock_words)``, refreshed by the caller every fourth tick
+    (``philox_normal4``); lane-major, so a tick reads 8 bytes per agent. It
+    is not read when sigma = 0.
     An empty ``weights`` means every edge weighs ``uniform_weight``: then
     n_i = uniform_weight * sum_j s_j, which for a power-of-two 1/k (B1's
     k = 8) is bit for bit sum_j w s_j, without streaming a weight per edge.
@@ -66,7 +68,7 @@ def sentiment_orders(const int64_t[::1] rows, const int64_t[::1] indptr,
                 # calls that the CPU overlaps (inside the main loop it cannot).
                 for r in range(start, stop):
                     i = rows[r]
-                    xi_buf[r - start] = philox_normal4(shock_words[i, lane], seed,
+                    xi_buf[r - start] = philox_normal4(shock_words[lane, i], seed,
                                                        <uint64_t>gid[i], tick, STREAM_SHOCK, 0)
             for r in range(start, stop):
                 i = rows[r]

@@ -108,6 +108,26 @@ def normal(uint64_t seed, const int64_t[:] gid, uint64_t tick,
             out[i] = philox_normal(seed, <uint64_t>gid[i], tick, stream, draw)
 
 
+def random_raw_lanes(uint64_t seed, const int64_t[:] gid, uint64_t tick, uint64_t stream,
+                     uint64_t draw, uint64_t[:, ::1] out):
+    """`random_raw` stored lane-major: ``out[w, i]`` is word w of gid[i]'s block.
+
+    Shape (4, n): a kernel that reads one word per agent per tick then
+    streams 8 bytes per agent instead of a whole 32-byte block.
+    """
+    cdef Py_ssize_t i, n = gid.shape[0]
+    cdef uint64_t words[4]
+    if out.shape[0] != 4 or out.shape[1] != n:
+        raise ValueError(f"out must have shape (4, {n}), got ({out.shape[0]}, {out.shape[1]})")
+    with nogil:
+        for i in range(n):
+            philox_raw(seed, <uint64_t>gid[i], tick, stream, draw, words)
+            out[0, i] = words[0]
+            out[1, i] = words[1]
+            out[2, i] = words[2]
+            out[3, i] = words[3]
+
+
 def normal4(uint64_t seed, const int64_t[:] gid, uint64_t tick, uint64_t stream,
             uint64_t draw, const uint64_t[:, ::1] words, double[::1] out):
     """Standard normals for ``tick``, four ticks to a Philox block (``philox_normal4``).

@@ -23,9 +23,9 @@ def _state(n, n_ghost, k, seed):
 
 
 def _words(gid, tick=7, seed=42):
-    """The cached Philox blocks of the shocks at ``tick`` (stream 1, as the model does)."""
-    words = np.empty((gid.shape[0], 4), dtype=np.uint64)
-    cy_rng.random_raw(seed, gid, tick >> 2, 1, 0, words)
+    """The cached Philox blocks of the shocks at ``tick`` (stream 1, lane-major as the model)."""
+    words = np.empty((4, gid.shape[0]), dtype=np.uint64)
+    cy_rng.random_raw_lanes(seed, gid, tick >> 2, 1, 0, words)
     return words
 
 
@@ -140,7 +140,7 @@ def test_shock_is_the_counter_based_normal_of_the_tick(tick):
     gid = np.random.default_rng(tick).permutation(10 * n)[:n].astype(np.int64)
     words = _words(gid, tick=tick, seed=5)
     xi = np.empty(n)
-    cy_rng.normal4(5, gid, tick, 1, 0, words, xi)
+    cy_rng.normal4(5, gid, tick, 1, 0, np.ascontiguousarray(words.T), xi)
     indptr = np.zeros(n + 1, dtype=np.int64)
     for mod in (cy, tw):
         s_new, orders = np.zeros(n), np.zeros(n)

@@ -565,3 +565,15 @@ def test_normal4_is_a_pure_function_of_its_keys():
     for other in ((3, 6, 1, 0), (2, 7, 1, 0), (2, 6, 2, 0), (2, 6, 1, 1)):
         c, _, _ = _normal4_pair(other[0], gid, other[1], other[2], other[3])
         assert np.mean(c == a) < 0.01
+
+
+
+@pytest.mark.parametrize("n", [0, 1, 1000])
+def test_random_raw_lanes_is_random_raw_transposed(n):
+    gid = np.arange(n, dtype=np.int64) * 5 + 1
+    blocks = np.empty((n, 4), dtype=np.uint64)
+    cy_rng.random_raw(4, gid, 9, 2, 0, blocks)
+    for mod in (cy_rng, np_rng):
+        lanes = np.empty((4, n), dtype=np.uint64)
+        mod.random_raw_lanes(4, gid, 9, 2, 0, lanes)
+        assert np.array_equal(lanes, blocks.T)

@@ -68,7 +68,7 @@ class B1:
         self.price = self.reserve_cash / self.reserve_tokens
         self.price_prev = self.price
         # Philox blocks of the shocks, one per agent, each serving four ticks.
-        self.shock_words = np.zeros((n, 4), dtype=np.uint64)
+        self.shock_words = np.zeros((4, n), dtype=np.uint64)  # lane-major
         self._shock_window = -1
         self._acc = new_accumulators(2)
         self._acc_w = new_accumulators(1)
@@ -108,8 +108,8 @@ class B1:
         if self.p.sigma != 0.0 and tick >> 2 != self._shock_window:
             with timers("kernel"):
                 self._shock_window = tick >> 2
-                self.rng.random_raw(self.seed, d.gid, tick >> 2, STREAM_SHOCK, 0,
-                                    self.shock_words)
+                self.rng.random_raw_lanes(self.seed, d.gid, tick >> 2, STREAM_SHOCK, 0,
+                                          self.shock_words)
         self._acc[:] = 0
         self._acc_w[:] = 0
         with timers("halo+kernel"):

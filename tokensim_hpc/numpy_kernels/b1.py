@@ -34,7 +34,8 @@ def sentiment_orders(rows, indptr, indices, weights, uniform_weight, s_old, s_ne
     n_i = _neighbour_sums(rows, indptr, indices, weights, uniform_weight, s_old)
     xi = np.zeros(rows.shape[0])
     if sigma != 0.0:
-        rng.normal4(seed, gid[rows], tick, STREAM_SHOCK, 0, shock_words[rows], xi)
+        rng.normal4(seed, gid[rows], tick, STREAM_SHOCK, 0,
+                    np.ascontiguousarray(shock_words[:, rows].T), xi)
     drive = w_self * s_old[rows] + w_neigh * n_i + w_mom * momentum
     if sigma != 0.0:
         drive = drive + sigma * xi

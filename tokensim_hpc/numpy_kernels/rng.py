@@ -24,7 +24,7 @@ from decimal import Decimal, localcontext
 
 import numpy as np
 
-__all__ = ["random_raw", "uniform", "normal", "normal4", "ziggurat_tables"]
+__all__ = ["random_raw", "random_raw_lanes", "uniform", "normal", "normal4", "ziggurat_tables"]
 
 _U64 = (1 << 64) - 1
 _M0 = 0xD2E7470EE14C6C93
@@ -229,6 +229,16 @@ def normal(seed, gid, tick, stream, draw, out):
         if miss.size:
             x[miss] = _zig_slow(seed, g[sl][miss], tick, stream, draw, [w[miss] for w in words])
         out[sl] = x
+
+
+def random_raw_lanes(seed, gid, tick, stream, draw, out):
+    """Numpy twin of ``rng.random_raw_lanes``: `random_raw` stored as (4, n)."""
+    n = np.shape(gid)[0]
+    if out.shape != (4, n):
+        raise ValueError(f"out must have shape (4, {n}), got {out.shape}")
+    words = np.empty((n, 4), dtype=np.uint64)
+    random_raw(seed, gid, tick, stream, draw, words)
+    out[...] = words.T
 
 
 def normal4(seed, gid, tick, stream, draw, words, out):
