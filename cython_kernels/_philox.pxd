@@ -386,6 +386,40 @@ cdef inline double philox_next_uniform(uint64_t seed, uint64_t gid, uint64_t tic
     return <double>(philox_next_word(seed, gid, tick, stream, draw, out, k) >> 11) * PHILOX_2M53
 
 
+cdef inline double philox_zig_candidate(uint64_t w, int* idx, bint* accepted) noexcept nogil:
+    """Decode one Ziggurat word: its candidate x and whether x is accepted at once.
+
+    Layer idx = w & 0xff, sign bit (w >> 8) & 1, 52-bit rabs = (w >> 9) &
+    (2**52 - 1); x = +-rabs * wi[idx], accepted when rabs < ki[idx] (x lies
+    in the part of the layer under the density).
+    """
+    cdef uint64_t rabs = (w >> 9) & ZIG_MANT
+    idx[0] = <int>(w & ZIG_IDX)
+    accepted[0] = rabs < ZIG_KI[idx[0]]
+    # rabs < 2**52 converts exactly; through int64 the conversion is one
+    # instruction on x86-64.
+    return philox_negate_if(<double><int64_t>rabs * ZIG_WI[idx[0]], (w >> 8) & 1)
+
+
+cdef inline bint philox_zig_tail(double u1, double u2, uint64_t w, double* x) noexcept nogil:
+    """One try of Marsaglia's tail (x beyond R) with uniforms u1, u2; sign from word w.
+
+    xx = -log1p(-u1) / R, yy = -log1p(-u2); accepted if yy + yy > xx * xx,
+    then x = +-(R + xx). u < 1, so log1p(-u) is finite.
+    """
+    cdef double xx = -log1p(-u1) / ZIG_R
+    cdef double yy = -log1p(-u2)
+    if yy + yy > xx * xx:
+        x[0] = philox_negate_if(ZIG_R + xx, (w >> 8) & 1)
+        return True
+    return False
+
+
+cdef inline bint philox_zig_wedge(int idx, double x, double u) noexcept nogil:
+    """Wedge test of layer idx >= 1: is a uniform height u in the layer under the density?"""
+    return (ZIG_FI[idx - 1] - ZIG_FI[idx]) * u + ZIG_FI[idx] < exp(-0.5 * x * x)
+
+
 cdef inline double philox_normal_slow(uint64_t seed, uint64_t gid, uint64_t tick,
                                       uint64_t stream, uint64_t draw) noexcept nogil:
     """The rest of ``philox_normal`` when word S[0] is not accepted.
@@ -403,29 +437,24 @@ cdef inline double philox_normal_slow(uint64_t seed, uint64_t gid, uint64_t tick
       attempt with the next word.
     """
     cdef uint64_t out[4]
-    cdef uint64_t k = 1, w, rabs, sign
+    cdef uint64_t k = 1, w
     cdef int idx
-    cdef double x, u1, u2, xx, yy
+    cdef bint accepted
+    cdef double x, u1, u2
     philox_raw(seed, gid, tick, stream, draw, out)
     w = out[0]
     while True:
-        idx = <int>(w & ZIG_IDX)
-        sign = (w >> 8) & 1
-        rabs = (w >> 9) & ZIG_MANT
-        x = philox_negate_if(<double><int64_t>rabs * ZIG_WI[idx], sign)
-        if rabs < ZIG_KI[idx]:
+        x = philox_zig_candidate(w, &idx, &accepted)
+        if accepted:
             return x
         if idx == 0:
             while True:
                 u1 = philox_next_uniform(seed, gid, tick, stream, draw, out, &k)
                 u2 = philox_next_uniform(seed, gid, tick, stream, draw, out, &k)
-                # u < 1, so log1p(-u) is finite.
-                xx = -log1p(-u1) / ZIG_R
-                yy = -log1p(-u2)
-                if yy + yy > xx * xx:
-                    return philox_negate_if(ZIG_R + xx, sign)
+                if philox_zig_tail(u1, u2, w, &x):
+                    return x
         u1 = philox_next_uniform(seed, gid, tick, stream, draw, out, &k)
-        if (ZIG_FI[idx - 1] - ZIG_FI[idx]) * u1 + ZIG_FI[idx] < exp(-0.5 * x * x):
+        if philox_zig_wedge(idx, x, u1):
             return x
         w = philox_next_word(seed, gid, tick, stream, draw, out, &k)
 
@@ -441,17 +470,12 @@ cdef inline double philox_normal(uint64_t seed, uint64_t gid, uint64_t tick,
     ``philox_normal_slow`` continues with words S[1], S[2], ...
     """
     cdef uint64_t out[4]
-    cdef uint64_t w, rabs
     cdef int idx
+    cdef bint accepted
     cdef double x
     philox_raw(seed, gid, tick, stream, draw, out)
-    w = out[0]
-    idx = <int>(w & ZIG_IDX)
-    rabs = (w >> 9) & ZIG_MANT
-    # rabs < 2**52 converts exactly; through int64 the conversion is one
-    # instruction on x86-64.
-    x = philox_negate_if(<double><int64_t>rabs * ZIG_WI[idx], (w >> 8) & 1)
-    if philox_likely(rabs < ZIG_KI[idx]):
+    x = philox_zig_candidate(out[0], &idx, &accepted)
+    if philox_likely(accepted):
         return x
     return philox_normal_slow(seed, gid, tick, stream, draw)
 
@@ -481,6 +505,14 @@ cdef inline uint64_t philox_lane_word(uint64_t seed, uint64_t gid, uint64_t tick
     return w
 
 
+cdef inline double philox_lane_uniform(uint64_t seed, uint64_t gid, uint64_t tick4,
+                                       uint64_t stream, uint64_t draw, uint64_t lane,
+                                       uint64_t out[4], uint64_t* k) noexcept nogil:
+    """Uniform in [0, 1) from the lane's next word, as ``philox_uniform`` does."""
+    return <double>(philox_lane_word(seed, gid, tick4, stream, draw, lane, out, k)
+                    >> 11) * PHILOX_2M53
+
+
 cdef inline double philox_normal4_slow(uint64_t w, uint64_t seed, uint64_t gid,
                                        uint64_t tick4, uint64_t stream, uint64_t draw,
                                        uint64_t lane) noexcept nogil:
@@ -490,29 +522,22 @@ cdef inline double philox_normal4_slow(uint64_t w, uint64_t seed, uint64_t gid,
     wedges by a uniform height), reading the lane's continuation words.
     """
     cdef uint64_t out[4]
-    cdef uint64_t k = 0, rabs, sign
+    cdef uint64_t k = 0
     cdef int idx
-    cdef double x, u1, u2, xx, yy
+    cdef bint accepted
+    cdef double x, u1, u2
     while True:
-        idx = <int>(w & ZIG_IDX)
-        sign = (w >> 8) & 1
-        rabs = (w >> 9) & ZIG_MANT
-        x = philox_negate_if(<double><int64_t>rabs * ZIG_WI[idx], sign)
-        if rabs < ZIG_KI[idx]:
+        x = philox_zig_candidate(w, &idx, &accepted)
+        if accepted:
             return x
         if idx == 0:
             while True:
-                u1 = <double>(philox_lane_word(seed, gid, tick4, stream, draw, lane, out, &k)
-                              >> 11) * PHILOX_2M53
-                u2 = <double>(philox_lane_word(seed, gid, tick4, stream, draw, lane, out, &k)
-                              >> 11) * PHILOX_2M53
-                xx = -log1p(-u1) / ZIG_R
-                yy = -log1p(-u2)
-                if yy + yy > xx * xx:
-                    return philox_negate_if(ZIG_R + xx, sign)
-        u1 = <double>(philox_lane_word(seed, gid, tick4, stream, draw, lane, out, &k)
-                      >> 11) * PHILOX_2M53
-        if (ZIG_FI[idx - 1] - ZIG_FI[idx]) * u1 + ZIG_FI[idx] < exp(-0.5 * x * x):
+                u1 = philox_lane_uniform(seed, gid, tick4, stream, draw, lane, out, &k)
+                u2 = philox_lane_uniform(seed, gid, tick4, stream, draw, lane, out, &k)
+                if philox_zig_tail(u1, u2, w, &x):
+                    return x
+        u1 = philox_lane_uniform(seed, gid, tick4, stream, draw, lane, out, &k)
+        if philox_zig_wedge(idx, x, u1):
             return x
         w = philox_lane_word(seed, gid, tick4, stream, draw, lane, out, &k)
 
@@ -524,12 +549,9 @@ cdef inline double philox_normal4(uint64_t w, uint64_t seed, uint64_t gid, uint6
     The caller passes the word of ``philox_raw(seed, gid, tick >> 2, stream,
     draw)`` for this tick; see the section comment above.
     """
-    cdef uint64_t rabs
     cdef int idx
-    cdef double x
-    idx = <int>(w & ZIG_IDX)
-    rabs = (w >> 9) & ZIG_MANT
-    x = philox_negate_if(<double><int64_t>rabs * ZIG_WI[idx], (w >> 8) & 1)
-    if philox_likely(rabs < ZIG_KI[idx]):
+    cdef bint accepted
+    cdef double x = philox_zig_candidate(w, &idx, &accepted)
+    if philox_likely(accepted):
         return x
     return philox_normal4_slow(w, seed, gid, tick >> 2, stream, draw, tick & 3)

@@ -22,8 +22,10 @@ from _fastmath cimport tanh_exp
 from _philox cimport philox_normal4
 
 # Random stream of B1's sentiment shock xi (counter-based: seed, gid, tick, stream);
-# models/b1.py refreshes the cached blocks with the same stream.
-DEF STREAM_SHOCK = 1
+# the model refreshes the cached blocks with this module's STREAM_SHOCK.
+cdef enum:
+    _STREAM_SHOCK = 1
+STREAM_SHOCK = _STREAM_SHOCK
 DEF BLOCK = 256
 
 
@@ -69,7 +71,7 @@ def sentiment_orders(const int64_t[::1] rows, const int64_t[::1] indptr,
                 for r in range(start, stop):
                     i = rows[r]
                     xi_buf[r - start] = philox_normal4(shock_words[lane, i], seed,
-                                                       <uint64_t>gid[i], tick, STREAM_SHOCK, 0)
+                                                       <uint64_t>gid[i], tick, _STREAM_SHOCK, 0)
             for r in range(start, stop):
                 i = rows[r]
                 n_i = 0.0

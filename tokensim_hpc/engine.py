@@ -8,6 +8,7 @@ halo plan are built from exchanges near partition boundaries only.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,9 +48,9 @@ class Domain:
     interior_rows: np.ndarray
     boundary_rows: np.ndarray
 
-    @property
+    @functools.cached_property
     def all_rows(self) -> np.ndarray:
-        """Every owned row, in order (for runs without overlap). Local."""
+        """Every owned row, in order (for runs without overlap; built on first use). Local."""
         return np.arange(self.n_owned, dtype=np.int64)
 
     @property
@@ -80,10 +81,7 @@ class Domain:
         self.halo.destroy()
         self.halo = plan
         self.indices = plan.edge_local
-        self.interior_rows = plan.interior_rows(self.indptr)
-        is_interior = np.zeros(self.n_owned, dtype=bool)
-        is_interior[self.interior_rows] = True
-        self.boundary_rows = np.flatnonzero(~is_interior).astype(np.int64)
+        self.interior_rows, self.boundary_rows = plan.split_rows(self.indptr)
 
     def edge_targets(self) -> np.ndarray:
         """Global id of every edge's target, in CSR order. Local."""
@@ -121,15 +119,11 @@ def build_domain(comm, scenario, timers: Timers) -> Domain:
         directory = Directory(comm, gid, n_total)
         halo = HaloPlan(comm, gid, neighbours.reshape(-1), directory, scenario.engine.halo,
                         edge_local_hint=known_local.reshape(-1))
-        del known_local
-        del directory
+        del known_local, directory
         # Weights are allocated only once the id table is no longer needed.
         del neighbours
         net = LocalNetwork.uniform_knn(gid.shape[0], k)
-        interior = halo.interior_rows(net.indptr)
-        is_interior = np.zeros(gid.shape[0], dtype=bool)
-        is_interior[interior] = True
-        boundary = np.flatnonzero(~is_interior).astype(np.int64)
+        interior, boundary = halo.split_rows(net.indptr)
     return Domain(comm=comm, n_total=n_total, offset=part["offset"], cuts=part["cuts"],
                   gid=gid, x=x, y=y, indptr=net.indptr, indices=halo.edge_local,
                   weights=net.weight, uniform_weight=net.uniform_weight, halo=halo,

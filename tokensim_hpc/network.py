@@ -26,9 +26,6 @@ class LocalNetwork:
     ----------
     indptr : int64 array (n_owned + 1)
         Row pointers.
-    target_gid : int64 array (nnz) or None
-        Global id of each edge's target; None once the halo plan has mapped
-        the targets to local slots (the plan keeps the ghosts' ids).
     weight : float64 array (nnz), or empty
         Edge weight w_ij; empty when every edge weighs ``uniform_weight``
         (then no weight is stored or streamed per edge).
@@ -37,7 +34,6 @@ class LocalNetwork:
     """
 
     indptr: np.ndarray
-    target_gid: np.ndarray
     weight: np.ndarray
     uniform_weight: float = 0.0
 
@@ -47,10 +43,10 @@ class LocalNetwork:
         return int(self.indptr[-1])
 
     @classmethod
-    def uniform_knn(cls, n_rows: int, k: int, target_gid=None) -> LocalNetwork:
+    def uniform_knn(cls, n_rows: int, k: int) -> LocalNetwork:
         """k out-edges per row, each with weight 1/k (B1's k-NN network), stored as uniform."""
         indptr = np.arange(0, n_rows * k + 1, k, dtype=np.int64)
-        return cls(indptr, target_gid, np.empty(0), uniform_weight=1.0 / k)
+        return cls(indptr, np.empty(0), uniform_weight=1.0 / k)
 
 
 def rewire_small_world(neighbour_gid, gid, n_total, p, seed, uniform, neighbour_local=None):

@@ -15,8 +15,6 @@ import numpy as np
 
 from ..parallel.reduce import allreduce_exact, new_accumulators
 
-# Random stream of the sentiment shock (the kernels use the same number).
-STREAM_SHOCK = 1
 TIMESERIES = ("price", "net_flow", "mean_sentiment", "total_wealth")
 
 
@@ -108,7 +106,7 @@ class B1:
         if self.p.sigma != 0.0 and tick >> 2 != self._shock_window:
             with timers("kernel"):
                 self._shock_window = tick >> 2
-                self.rng.random_raw_lanes(self.seed, d.gid, tick >> 2, STREAM_SHOCK, 0,
+                self.rng.random_raw_lanes(self.seed, d.gid, tick >> 2, self.k.STREAM_SHOCK, 0,
                                           self.shock_words)
         self._acc[:] = 0
         self._acc_w[:] = 0

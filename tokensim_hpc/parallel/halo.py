@@ -126,9 +126,16 @@ class HaloPlan:
         """Number of values this rank sends per column and exchange."""
         return int(self.send_idx.shape[0])
 
-    def interior_rows(self, indptr: np.ndarray) -> np.ndarray:
-        """Owned rows whose edges all point to owned agents (no ghost needed). Local."""
-        return rows_without_ghosts(self.edge_local, indptr, self.n_owned)
+    def split_rows(self, indptr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(interior, boundary) owned rows: edges all to owned agents, or not. Local.
+
+        Interior rows need no ghost value, so their kernel can run while the
+        exchange is in flight.
+        """
+        interior = rows_without_ghosts(self.edge_local, indptr, self.n_owned)
+        is_interior = np.zeros(self.n_owned, dtype=bool)
+        is_interior[interior] = True
+        return interior, np.flatnonzero(~is_interior).astype(np.int64)
 
     def start(self, column: np.ndarray):
         """Begin sending ghost values of one column (owned + ghost slots). Collective."""
