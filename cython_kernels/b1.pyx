@@ -17,7 +17,7 @@ reload everything each iteration; staging halves the kernel's time.
 
 from libc.stdint cimport int32_t, int64_t, uint64_t
 
-from _exactsum cimport acc_add
+from _exactsum cimport acc_add_block
 from _fastmath cimport tanh_exp
 from _philox cimport philox_normal4
 
@@ -54,7 +54,7 @@ def sentiment_orders(const int64_t[::1] rows, const int64_t[::1] indptr,
     k = 8) is bit for bit sum_j w s_j, without streaming a weight per edge.
     ``acc_orders`` and ``acc_sentiment`` receive sum q_i and sum s_i.
     """
-    cdef Py_ssize_t start, stop, r, i, e, j, n_rows = rows.shape[0]
+    cdef Py_ssize_t start, stop, r, i, e, n_rows = rows.shape[0]
     cdef double n_i, s, q, drive
     cdef double xi_buf[BLOCK]
     cdef double q_buf[BLOCK]
@@ -92,10 +92,8 @@ def sentiment_orders(const int64_t[::1] rows, const int64_t[::1] indptr,
                 orders[i] = q
                 q_buf[r - start] = q
                 s_buf[r - start] = s
-            for j in range(stop - start):
-                acc_add(&acc_orders[0], q_buf[j])
-            for j in range(stop - start):
-                acc_add(&acc_sentiment[0], s_buf[j])
+            acc_add_block(&acc_orders[0], q_buf, stop - start)
+            acc_add_block(&acc_sentiment[0], s_buf, stop - start)
 
 
 def execute_orders(double[::1] cash, double[::1] tokens, const double[::1] orders,
@@ -104,7 +102,7 @@ def execute_orders(double[::1] cash, double[::1] tokens, const double[::1] order
 
     ``acc_wealth`` receives sum (c_i + h_i P) after the fills.
     """
-    cdef Py_ssize_t start, stop, i, j, n = orders.shape[0]
+    cdef Py_ssize_t start, stop, i, n = orders.shape[0]
     cdef double c, h
     cdef double w_buf[BLOCK]
     with nogil:
@@ -120,5 +118,4 @@ def execute_orders(double[::1] cash, double[::1] tokens, const double[::1] order
                 cash[i] = c
                 tokens[i] = h
                 w_buf[i - start] = c + h * price
-            for j in range(stop - start):
-                acc_add(&acc_wealth[0], w_buf[j])
+            acc_add_block(&acc_wealth[0], w_buf, stop - start)

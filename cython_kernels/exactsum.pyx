@@ -1,7 +1,7 @@
 """Exact, order-independent sums of doubles into int64 accumulators.
 
-Python-callable loops around ``acc_add`` of ``_exactsum.pxd`` (see there for
-the accumulator layout). The numpy twin is
+Python-callable loops around ``acc_add`` and ``acc_add_block`` of
+``_exactsum.pxd`` (see there for the accumulator layout). The numpy twin is
 ``tokensim_hpc.numpy_kernels.exactsum``, which also holds the pure-Python
 helpers `normalize`, `to_double` and `to_doubles` shared by both backends and
 re-exported here.
@@ -16,7 +16,7 @@ summing accumulators across ranks).
 from libc.stdint cimport int64_t
 
 cimport _exactsum as es
-from _exactsum cimport acc_add, acc_normalize
+from _exactsum cimport acc_add, acc_add_block, acc_normalize
 
 import numpy as np
 
@@ -101,15 +101,23 @@ def accumulate(const double[:] x, int64_t[::1] acc):
     """
     if acc.shape[0] != es.NACC:
         raise ValueError(f"acc must have length {es.NACC}, got {acc.shape[0]}")
-    cdef Py_ssize_t i, stop, start = 0, n = x.shape[0], chunk = _chunk
+    cdef Py_ssize_t i, b, b_stop, stop, start = 0, n = x.shape[0], chunk = _chunk
+    cdef Py_ssize_t block = es.ACC_BLOCK_MAX
     cdef int64_t* a = &acc[0]
+    cdef double buf[es.ACC_BLOCK_MAX]
     with nogil:
         while start < n:
             stop = start + chunk if n - start > chunk else n
             if n > chunk:
                 acc_normalize(a)
-            for i in range(start, stop):
-                acc_add(a, x[i])
+            # Blocks through a contiguous buffer (x may be strided).
+            b = start
+            while b < stop:
+                b_stop = b + block if stop - b > block else stop
+                for i in range(b, b_stop):
+                    buf[i - b] = x[i]
+                acc_add_block(a, buf, b_stop - b)
+                b = b_stop
             start = stop
 
 

@@ -437,3 +437,68 @@ def test_bad_arguments(backend):
         backend.accumulate_rows(np.ones((4, 2)), acc)
     with pytest.raises(ValueError):
         backend._set_chunk(0)
+
+
+# -- the Cython block fast path (acc_add_block) --------------------------------
+# Cython's `accumulate` adds blocks of up to 1024 values through two int64
+# fixed-point words scaled to the block's largest value; values 2**53 below
+# it, infinite or NaN blocks and blocks below 2**-969 take the per-value path.
+
+
+def _block_cases():
+    ulp_below_one = 1.0 - 2.0**-53
+    cases = {}
+    for e in (-969, -970, -1022, -100, 0, 52, 1023):
+        big = math.ldexp(1.0, e)
+        # Values exactly at, just above and just below 2**(e-53), the
+        # smallest magnitude of the fast path, next to the block maximum.
+        edge = math.ldexp(1.0, e - 53)
+        cases[f"edge{e}"] = [big, edge, -edge, edge * (1 + 2**-52), edge * ulp_below_one,
+                             -edge * ulp_below_one, TINY, -MIN_NORMAL]
+        # 1024 values whose low words are near 2**53 (y just below 1 after
+        # scaling), with the maximum: the int64 word sums at their limit.
+        cases[f"lowfull{e}"] = [big] + [math.ldexp(ulp_below_one, e - 52)] * 1023
+    # 1024 copies of the largest value of a binade, both signs: high words
+    # at their limit.
+    for e in (-900, 0, 300, 1010):
+        top = math.ldexp(2.0 - 2.0**-52, e)
+        cases[f"hifull{e}"] = [top] * 1024
+        cases[f"hifullneg{e}"] = [-top] * 1024
+    cases["zeros_nan"] = [0.0, -0.0, math.nan, 0.0]
+    cases["all_zero"] = [0.0] * 5 + [-0.0] * 5
+    cases["inf_block"] = [1.0, math.inf, -2.5, 1e-300]
+    cases["nan_in_block"] = [1.0, math.nan, -2.5, 1e-300, 3e300]
+    return cases
+
+
+BLOCK_CASES = _block_cases()
+
+
+@pytest.mark.parametrize("name", sorted(BLOCK_CASES))
+def test_block_fast_path_edges(name):
+    x = np.array(BLOCK_CASES[name], dtype=np.float64)
+    a_c = acc_of(cy_es, x)
+    a_n = acc_of(np_es, x)
+    assert np.array_equal(np_es.normalize(a_c), np_es.normalize(a_n))
+    got = cy_es.to_double(a_c)
+    if np.isnan(x).any():
+        assert math.isnan(got)
+    elif np.isinf(x).any():
+        assert got == math.fsum(x[np.isinf(x)])
+    else:
+        assert bits(got) == bits(math.fsum(x)) or got == math.fsum(x) == 0.0
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_block_fast_path_random_blocks(seed):
+    # Blocks of random length whose magnitudes span about 2**60 around a
+    # random binade: values on both sides of the fast path's lower edge.
+    rs = np.random.default_rng(1000 + seed)
+    for _ in range(20):
+        n = int(rs.integers(1, 2500))
+        e = int(rs.integers(-1000, 1000))
+        x = rs.choice([-1.0, 1.0], n) * np.ldexp(rs.uniform(1, 2, n), e - rs.integers(0, 60, n))
+        x[rs.random(n) < 0.05] = 0.0
+        a_c = acc_of(cy_es, x)
+        assert np.array_equal(np_es.normalize(a_c), np_es.normalize(acc_of(np_es, x)))
+        assert cy_es.to_double(a_c) == math.fsum(x)
