@@ -117,35 +117,35 @@ cdef inline void acc_add_int(int64_t* acc, int64_t v, uint64_t b) noexcept nogil
     acc[j + 2] += ((<int64_t>(rest >> 32)) ^ s) - s
 
 
-cdef inline void acc_add_block(int64_t* acc, const double* x, Py_ssize_t n) noexcept nogil:
-    """Add ``x[0..n)`` exactly, n <= ACC_BLOCK_MAX: the sum of n ``acc_add``.
+cdef inline void acc_add_block_top(int64_t* acc, const double* x, Py_ssize_t n,
+                                   double top) noexcept nogil:
+    """Add ``x[0..n)`` exactly, n <= ACC_BLOCK_MAX, given top >= max |x[j]|.
 
-    Fast path, for values within 2**53 of the block's largest: with E the
-    binary exponent of max |x| and S = 52 - E, y = x * 2**S is exact and
-    |y| < 2**53, and when |y| >= 1/2 it splits exactly into two integers,
-    y = hi + lo * 2**-53 (hi = trunc(y); y - hi is a multiple of ulp(y) >=
-    2**-53). hi and lo are summed in two int64 registers (n * 2**53 <= 2**63)
-    and reach the limbs once per block, through ``acc_add_int``. That is
-    about a third of the cost of one ``acc_add`` per value, whose three
+    The same sum as n ``acc_add``. Fast path, for values within 2**53 of
+    top: with E the binary exponent of top and S = 52 - E, y = x * 2**S is
+    exact and |y| < 2**53, and when |y| >= 1/2 it splits exactly into two
+    integers, y = hi + lo * 2**-53 (hi = trunc(y); y - hi is a multiple of
+    ulp(y) >= 2**-53). hi and lo are summed in two int64 registers
+    (n * 2**53 <= 2**63) and reach the limbs once per block, through
+    ``acc_add_int``: about half the cost of one ``acc_add`` per value, whose
     read-modify-writes of nearby limbs form a dependency chain through memory.
-    Smaller nonzero values, and whole blocks whose maximum is infinite or
-    below 2**-969 (so that every limb position stays >= 0), take ``acc_add``;
-    a NaN never passes the |y| >= 1/2 test, so it is counted there too.
+    Smaller nonzero values, and whole blocks whose top is infinite or below
+    2**-969 (so that every limb position stays >= 0), take ``acc_add``; a
+    NaN never passes the |y| >= 1/2 test, so it is counted there too. A
+    kernel that produces the values can track top on the way
+    (``top = a if a > top else top`` with a = |x|, which skips NaNs).
     """
     cdef Py_ssize_t j
-    cdef double top = 0.0, a, y, scale
+    cdef double y, scale
     cdef uint64_t bits
     cdef int64_t e, S, hi, hi_sum = 0, lo_sum = 0
-    for j in range(n):
-        a = fabs(x[j])
-        top = a if a > top else top
     if top == 0.0:
         for j in range(n):
             if x[j] != x[j]:
                 acc_add(acc, x[j])
         return
     memcpy(&bits, &top, 8)
-    e = <int64_t>(bits >> 52) - 1023
+    e = <int64_t>((bits >> 52) & 0x7ff) - 1023
     if e > 1023 or e < -969:
         for j in range(n):
             acc_add(acc, x[j])
@@ -162,6 +162,28 @@ cdef inline void acc_add_block(int64_t* acc, const double* x, Py_ssize_t n) noex
             acc_add(acc, x[j])
     acc_add_int(acc, hi_sum, <uint64_t>(1074 - S))
     acc_add_int(acc, lo_sum, <uint64_t>(1021 - S))
+
+
+cdef inline void acc_add_block(int64_t* acc, const double* x, Py_ssize_t n) noexcept nogil:
+    """``acc_add_block_top`` with top = max |x[j]|, found here."""
+    # Four independent maxima: one chain of maxsd would cost its latency per value.
+    cdef double t0 = 0.0, t1 = 0.0, t2 = 0.0, t3 = 0.0, a
+    cdef Py_ssize_t j, n4 = n - (n & 3)
+    for j in range(0, n4, 4):
+        a = fabs(x[j])
+        t0 = a if a > t0 else t0
+        a = fabs(x[j + 1])
+        t1 = a if a > t1 else t1
+        a = fabs(x[j + 2])
+        t2 = a if a > t2 else t2
+        a = fabs(x[j + 3])
+        t3 = a if a > t3 else t3
+    for j in range(n4, n):
+        a = fabs(x[j])
+        t0 = a if a > t0 else t0
+    t0 = t1 if t1 > t0 else t0
+    t2 = t3 if t3 > t2 else t2
+    acc_add_block_top(acc, x, n, t2 if t2 > t0 else t0)
 
 
 cdef inline void acc_normalize(int64_t* acc) noexcept nogil:

@@ -15,9 +15,10 @@ double loads, which (the memoryviews may alias) forces the compiler to
 reload everything each iteration; staging halves the kernel's time.
 """
 
+from libc.math cimport fabs
 from libc.stdint cimport int32_t, int64_t, uint64_t
 
-from _exactsum cimport acc_add_block
+from _exactsum cimport acc_add_block_top
 from _fastmath cimport tanh_exp
 from _philox cimport philox_normal4
 
@@ -55,7 +56,7 @@ def sentiment_orders(const int64_t[::1] rows, const int64_t[::1] indptr,
     ``acc_orders`` and ``acc_sentiment`` receive sum q_i and sum s_i.
     """
     cdef Py_ssize_t start, stop, r, i, e, n_rows = rows.shape[0]
-    cdef double n_i, s, q, drive
+    cdef double n_i, s, q, drive, a, q_top, s_top
     cdef double xi_buf[BLOCK]
     cdef double q_buf[BLOCK]
     cdef double s_buf[BLOCK]
@@ -72,6 +73,8 @@ def sentiment_orders(const int64_t[::1] rows, const int64_t[::1] indptr,
                     i = rows[r]
                     xi_buf[r - start] = philox_normal4(shock_words[lane, i], seed,
                                                        <uint64_t>gid[i], tick, _STREAM_SHOCK, 0)
+            q_top = 0.0
+            s_top = 0.0
             for r in range(start, stop):
                 i = rows[r]
                 n_i = 0.0
@@ -92,8 +95,13 @@ def sentiment_orders(const int64_t[::1] rows, const int64_t[::1] indptr,
                 orders[i] = q
                 q_buf[r - start] = q
                 s_buf[r - start] = s
-            acc_add_block(&acc_orders[0], q_buf, stop - start)
-            acc_add_block(&acc_sentiment[0], s_buf, stop - start)
+                # Block maxima of |q| and |s| for the exact sums (NaNs skipped).
+                a = fabs(q)
+                q_top = a if a > q_top else q_top
+                a = fabs(s)
+                s_top = a if a > s_top else s_top
+            acc_add_block_top(&acc_orders[0], q_buf, stop - start, q_top)
+            acc_add_block_top(&acc_sentiment[0], s_buf, stop - start, s_top)
 
 
 def execute_orders(double[::1] cash, double[::1] tokens, const double[::1] orders,
@@ -103,11 +111,12 @@ def execute_orders(double[::1] cash, double[::1] tokens, const double[::1] order
     ``acc_wealth`` receives sum (c_i + h_i P) after the fills.
     """
     cdef Py_ssize_t start, stop, i, n = orders.shape[0]
-    cdef double c, h
+    cdef double c, h, w, w_top
     cdef double w_buf[BLOCK]
     with nogil:
         for start in range(0, n, BLOCK):
             stop = min(start + BLOCK, n)
+            w_top = 0.0
             for i in range(start, stop):
                 c = cash[i] - orders[i]
                 h = tokens[i] + orders[i] / price
@@ -117,5 +126,8 @@ def execute_orders(double[::1] cash, double[::1] tokens, const double[::1] order
                     h = 0.0
                 cash[i] = c
                 tokens[i] = h
-                w_buf[i - start] = c + h * price
-            acc_add_block(&acc_wealth[0], w_buf, stop - start)
+                w = c + h * price
+                w_buf[i - start] = w
+                w = fabs(w)
+                w_top = w if w > w_top else w_top
+            acc_add_block_top(&acc_wealth[0], w_buf, stop - start, w_top)
