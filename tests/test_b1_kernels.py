@@ -150,3 +150,39 @@ def test_shock_is_the_counter_based_normal_of_the_tick(tick):
                              np.full(n, 1.0), orders, 1.0, 0.0, 0.0, 0.0, 0.0, 0.25, 0.01, 5,
                              tick, acc[0], acc[1])
         np.testing.assert_allclose(np.arctanh(s_new) / 0.25, xi, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_neighbour_sum_order(weighted):
+    """A row's edge e (from its first edge) goes to partial sum e % 4, in edge
+    order, and n = (p0 + p1) + (p2 + p3): bit for bit in both backends, for
+    degrees 0..11; the order is visible (a plain left-to-right sum differs)."""
+    from tokensim_hpc.numpy_kernels.fastmath import tanh_exp
+
+    rs = np.random.default_rng(11)
+    differs = 0
+    for degree in range(12):
+        s = np.concatenate(([0.0], rs.uniform(-1, 1, degree) * 10.0 ** rs.integers(-17, 1, degree)))
+        indptr = np.array([0, degree], dtype=np.int64)
+        indices = np.arange(1, degree + 1, dtype=np.int32)
+        weights = rs.uniform(0.5, 1.5, degree) if weighted else np.empty(0)
+        terms = weights * s[1:] if weighted else s[1:]
+        p = [0.0, 0.0, 0.0, 0.0]
+        for e, t in enumerate(terms):
+            p[e % 4] = p[e % 4] + t
+        n_i = (p[0] + p[1]) + (p[2] + p[3])
+        left_to_right = 0.0
+        for t in terms:
+            left_to_right = left_to_right + t
+        differs += n_i != left_to_right
+        expect = tanh_exp(np.array([n_i]))[0]
+        one = np.array([0], dtype=np.int64)
+        for mod in (cy, tw):
+            s_new, orders = np.zeros(degree + 1), np.zeros(1)
+            acc = np.zeros((2, NACC), dtype=np.int64)
+            # w_self = 0, w_neigh = 1, no momentum, no shock: s_new = tanh(n).
+            mod.sentiment_orders(one, indptr, indices, weights, 1.0, s, s_new, one, _words(one),
+                                 np.array([1000.0]), np.array([10.0]), orders, 1.0, 0.0, 0.0,
+                                 1.0, 0.0, 0.0, 0.01, 1, 1, acc[0], acc[1])
+            assert s_new[0] == expect, (mod.__name__, degree)
+    assert differs > 0

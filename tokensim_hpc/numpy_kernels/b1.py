@@ -1,7 +1,8 @@
 """Numpy twin of ``cython_kernels/b1.pyx`` (same arguments, same results).
 
-Neighbour sums run slot by slot over the CSR rows, vectorised across rows,
-so each row adds its edges in CSR order exactly as the Cython kernel does.
+Neighbour sums run slot by slot over the CSR rows, vectorised across rows:
+edge slot e of a row goes to partial sum e % 4 in CSR order, and the row's
+sum is (p0 + p1) + (p2 + p3), exactly as the Cython kernel adds.
 """
 
 import numpy as np
@@ -15,13 +16,15 @@ STREAM_SHOCK = 1
 def _neighbour_sums(rows, indptr, indices, weights, uniform_weight, s_old):
     start = indptr[rows]
     degree = indptr[rows + 1] - start
-    sums = np.zeros(rows.shape[0])
+    partial = np.zeros((4, rows.shape[0]))
     uniform = weights.shape[0] == 0
     for slot in range(int(degree.max()) if rows.size else 0):
         live = degree > slot
         edge = start[live] + slot
         term = s_old[indices[edge]] if uniform else weights[edge] * s_old[indices[edge]]
-        sums[live] = sums[live] + term
+        p = partial[slot % 4]
+        p[live] = p[live] + term
+    sums = (partial[0] + partial[1]) + (partial[2] + partial[3])
     return uniform_weight * sums if uniform else sums
 
 
