@@ -18,10 +18,13 @@ from dataclasses import field
 from .errors import ScenarioError
 
 
-def spec_field(default, doc, *, unit="", check=None, allowed=""):
-    """A scenario field: default, one-line doc, unit, range check and its wording."""
+def spec_field(default, doc, *, unit="", check=None, allowed="", required=False):
+    """A scenario field: default, one-line doc, unit, range check and its wording.
+
+    A required field has no meaningful default: leaving it out is an error.
+    """
     return field(default=default, metadata={"doc": doc, "unit": unit, "check": check,
-                                            "allowed": allowed})
+                                            "allowed": allowed, "required": required})
 
 
 def int_min(lo):
@@ -46,9 +49,10 @@ def choice(*options):
     return (lambda v: v in options), "one of " + ", ".join(repr(o) for o in options)
 
 
-def setting(default, doc, unit="", rule=None):
+def setting(default, doc, unit="", rule=None, required=False):
+    """``spec_field`` with the check and its wording as one ``rule`` pair."""
     check, allowed = rule if rule else (None, "")
-    return spec_field(default, doc, unit=unit, check=check, allowed=allowed)
+    return spec_field(default, doc, unit=unit, check=check, allowed=allowed, required=required)
 
 
 def toml_value(v) -> str:
@@ -81,6 +85,7 @@ def coerce(key: str, f: dataclasses.Field, value):
 
 
 def build_section(name: str, cls: type, values: dict):
+    """Validate the TOML table ``values`` into the dataclass ``cls``; ``name`` prefixes keys."""
     if not isinstance(values, dict):
         raise ScenarioError(f"[{name}] must be a table, got {values!r}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
@@ -91,6 +96,9 @@ def build_section(name: str, cls: type, values: dict):
     kwargs = {}
     for fname, f in fields.items():
         key = f"{name}.{fname}"
+        if f.metadata.get("required") and fname not in values:
+            allowed = f.metadata.get("allowed") or type(f.default).__name__
+            raise ScenarioError(f"{key} is missing: must be {allowed} ({f.metadata['doc']})")
         value = coerce(key, f, values.get(fname, f.default))
         check = f.metadata.get("check")
         if check is not None and not check(value):

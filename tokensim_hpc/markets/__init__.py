@@ -1,0 +1,1 @@
+"""Markets of the tokenized economy: chains, AMM pools and bridges (replicated, local)."""
