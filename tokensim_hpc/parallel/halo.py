@@ -59,6 +59,8 @@ class HaloPlan:
         Local slot of every edge target: owned index, or n_owned + ghost index.
     ghost_gid : int64 array
         Global id of every ghost slot.
+    ghost_owner : int32 array
+        Rank that owns every ghost slot's agent.
     """
 
     def __init__(self, comm, owned_gid, edge_gid, directory, mode="neighbor",
@@ -91,6 +93,7 @@ class HaloPlan:
         order = np.lexsort((remote, owner))
         self.ghost_gid = remote[order]
         ghost_owner = owner[order]
+        self.ghost_owner = ghost_owner.astype(np.int32)
         self.n_ghost = int(self.ghost_gid.shape[0])
         if self.n_owned + self.n_ghost >= 2**31:
             raise OverflowError("more than 2**31 owned+ghost agents on one rank; use more ranks")
@@ -120,6 +123,14 @@ class HaloPlan:
             self.graph = comm.Create_dist_graph_adjacent(
                 self.sources.tolist(), self.destinations.tolist(), reorder=False)
         self._send = {}
+
+    def slot_owner(self, slots: np.ndarray) -> np.ndarray:
+        """Owner rank of each local slot (owned or ghost). Local."""
+        slots = np.asarray(slots, dtype=np.int64)
+        owner = np.full(slots.shape[0], self.comm.rank, dtype=np.int32)
+        ghost = slots >= self.n_owned
+        owner[ghost] = self.ghost_owner[slots[ghost] - self.n_owned]
+        return owner
 
     @property
     def n_send(self) -> int:
