@@ -278,3 +278,56 @@ def test_in_flight_queue_delivers_each_transfer_once_at_its_tick():
     agent, direction, amount = q.pop_due(6)
     assert agent.tolist() == [5] and direction.tolist() == [3] and amount.tolist() == [3.0]
     assert len(q) == 0 and math.isclose(q.totals(4).sum(), 0.0)
+
+
+# -- oracle ----------------------------------------------------------------------
+
+
+def test_gbm_oracle_is_seeded_counter_based_and_has_the_right_law():
+    from tokensim_hpc._kernels import rng as cy_rng
+    from tokensim_hpc.markets.oracle import GBMOracle
+    from tokensim_hpc.numpy_kernels import rng as np_rng
+
+    n = 4000
+    p0, mu, sigma, dt = np.full(n, 100.0), np.full(n, 0.1), np.full(n, 0.5), 1 / 24
+
+    def path(normal, ticks=24):
+        o = GBMOracle(p0, mu, sigma, dt, 7, normal)
+        return np.array([o.step() for _ in range(ticks)])
+
+    a, b = path(cy_rng.normal), path(np_rng.normal)
+    assert np.array_equal(a, b)  # both backends, no generator state
+    assert np.array_equal(a, path(cy_rng.normal))
+    # ln(P(1 day) / P0) ~ N((mu - sigma^2/2) * 1, sigma^2 * 1) across the 4000 assets.
+    r = np.log(a[-1] / 100.0)
+    assert abs(r.mean() - (0.1 - 0.125)) < 4 * 0.5 / math.sqrt(n)
+    assert abs(r.std() - 0.5) < 0.03
+    assert not np.array_equal(a, GBMOracle(p0, mu, sigma, dt, 8, cy_rng.normal).step()[None])
+
+
+def test_kalman_filter_reduces_noise_and_follows_the_level(tmp_path):
+    from tokensim_hpc.markets.oracle import TableOracle, kalman_smooth, read_csv_prices
+
+    rs = np.random.default_rng(3)
+    level = 100 * np.exp(np.cumsum(rs.normal(0, 0.001, (500, 2)), axis=0))
+    noisy = level + rs.normal(0, 1.0, level.shape)
+    smooth = kalman_smooth(noisy, q=0.01, r=1.0)
+    err_raw = np.sqrt(np.mean((noisy[50:] - level[50:]) ** 2))
+    err_kf = np.sqrt(np.mean((smooth[50:] - level[50:]) ** 2))
+    assert err_kf < 0.5 * err_raw
+    # The steady-state gain of the scalar filter: K = P/(P+r) with P = ((q^2+4qr)^.5 + q)/2.
+    one = kalman_smooth(np.array([[1.0], [2.0], [2.0]]), q=0.0, r=1.0)
+    assert one[1, 0] == pytest.approx(1.5) and one[2, 0] == pytest.approx(1.0 + 2 / 3)
+    # A missing price carries the estimate over.
+    gap = kalman_smooth(np.array([[1.0], [np.nan], [1.0]]), q=1.0, r=1.0)
+    assert gap[1, 0] == 1.0
+    f = tmp_path / "prices.csv"
+    f.write_text("tick,BTC,ETH\n0,100,10\n1,101,11\n2,102,12\n")
+    table = read_csv_prices(str(f), ["ETH", "BTC"])
+    np.testing.assert_array_equal(table, [[10, 100], [11, 101], [12, 102]])
+    o = TableOracle(table)
+    assert o.step().tolist() == [11.0, 101.0]
+    with pytest.raises(ValueError, match="needs 4"):
+        o.check_length(3)
+    with pytest.raises(ValueError, match="no column 'SOL'"):
+        read_csv_prices(str(f), ["SOL"])
