@@ -20,6 +20,7 @@ from libc.stdint cimport int32_t, int64_t, uint64_t
 
 from _exactsum cimport acc_add_block_top
 from _fastmath cimport select_positive, tanh_exp
+from _network cimport neighbour_sum, weighted_neighbour_sum
 from _philox cimport philox_normal4
 
 # Random stream of B1's sentiment shock xi (counter-based: seed, gid, tick, stream);
@@ -28,48 +29,6 @@ cdef enum:
     _STREAM_SHOCK = 1
 STREAM_SHOCK = _STREAM_SHOCK
 DEF BLOCK = 256
-
-
-# Neighbour sums in four interleaved partial sums: edge e of a row (counted
-# from the row's first edge) goes to partial e % 4, in edge order, and
-# n = (p0 + p1) + (p2 + p3). Four short dependency chains instead of one of
-# k additions; the numpy twin adds in the same order.
-cdef inline double _neighbour_sum(Py_ssize_t e, Py_ssize_t end, const int32_t[::1] indices,
-                                  const double[::1] s_old) noexcept nogil:
-    cdef double p0 = 0.0, p1 = 0.0, p2 = 0.0, p3 = 0.0
-    while e + 4 <= end:
-        p0 = p0 + s_old[indices[e]]
-        p1 = p1 + s_old[indices[e + 1]]
-        p2 = p2 + s_old[indices[e + 2]]
-        p3 = p3 + s_old[indices[e + 3]]
-        e += 4
-    if e < end:
-        p0 = p0 + s_old[indices[e]]
-    if e + 1 < end:
-        p1 = p1 + s_old[indices[e + 1]]
-    if e + 2 < end:
-        p2 = p2 + s_old[indices[e + 2]]
-    return (p0 + p1) + (p2 + p3)
-
-
-cdef inline double _weighted_neighbour_sum(Py_ssize_t e, Py_ssize_t end,
-                                           const int32_t[::1] indices,
-                                           const double[::1] weights,
-                                           const double[::1] s_old) noexcept nogil:
-    cdef double p0 = 0.0, p1 = 0.0, p2 = 0.0, p3 = 0.0
-    while e + 4 <= end:
-        p0 = p0 + weights[e] * s_old[indices[e]]
-        p1 = p1 + weights[e + 1] * s_old[indices[e + 1]]
-        p2 = p2 + weights[e + 2] * s_old[indices[e + 2]]
-        p3 = p3 + weights[e + 3] * s_old[indices[e + 3]]
-        e += 4
-    if e < end:
-        p0 = p0 + weights[e] * s_old[indices[e]]
-    if e + 1 < end:
-        p1 = p1 + weights[e + 1] * s_old[indices[e + 1]]
-    if e + 2 < end:
-        p2 = p2 + weights[e + 2] * s_old[indices[e + 2]]
-    return (p0 + p1) + (p2 + p3)
 
 
 def sentiment_orders(const int64_t[::1] rows, const int64_t[::1] indptr,
@@ -86,7 +45,7 @@ def sentiment_orders(const int64_t[::1] rows, const int64_t[::1] indptr,
 
     Local, no communication. ``s_old`` holds owned and ghost slots (ghosts
     filled by the halo exchange); neighbour sums run in CSR edge order, in
-    four interleaved partial sums (see ``_neighbour_sum``).
+    four interleaved partial sums (see ``_network.pxd``).
     ``shock_words`` (shape (4, n), one column per owned agent) holds the
     Philox blocks that the shocks of ticks tick & ~3 .. tick | 3 share:
     ``rng.random_raw_lanes(seed, gid, tick >> 2, STREAM_SHOCK, 0,
@@ -121,11 +80,11 @@ def sentiment_orders(const int64_t[::1] rows, const int64_t[::1] indptr,
             for r in range(start, stop):
                 i = rows[r]
                 if uniform:
-                    n_i = uniform_weight * _neighbour_sum(indptr[i], indptr[i + 1],
-                                                          indices, s_old)
+                    n_i = uniform_weight * neighbour_sum(indptr[i], indptr[i + 1],
+                                                         indices, s_old)
                 else:
-                    n_i = _weighted_neighbour_sum(indptr[i], indptr[i + 1], indices,
-                                                  weights, s_old)
+                    n_i = weighted_neighbour_sum(indptr[i], indptr[i + 1], indices,
+                                                 weights, s_old)
                 drive = w_self * s_old[i] + w_neigh * n_i + bias
                 if sigma != 0.0:
                     drive = drive + sigma * xi_buf[r - start]

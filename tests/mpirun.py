@@ -32,9 +32,11 @@ def mpirun(n: int, args: list[str], timeout: float = 180, cwd=None,
                           cwd=cwd or REPO, env=mpi_env(**env))
 
 
-def simulate(n: int, out: Path, *sets: str, timeout: float = 180) -> subprocess.CompletedProcess:
-    """Run built-in B1 on n ranks into ``out`` with ``--set`` overrides; assert success."""
-    args = ["-m", "tokensim_hpc", "run", "b1", "-o", str(out), "--overwrite", "--quiet"]
+def simulate(n: int, out: Path, *sets: str, timeout: float = 180,
+             scenario: str = "b1") -> subprocess.CompletedProcess:
+    """Run a scenario (built-in B1 unless told) on n ranks into ``out`` with ``--set``
+    overrides; assert success."""
+    args = ["-m", "tokensim_hpc", "run", scenario, "-o", str(out), "--overwrite", "--quiet"]
     for s in sets:
         args += ["--set", s]
     proc = mpirun(n, args, timeout=timeout)

@@ -16,6 +16,7 @@ import numpy as np
 from . import kernels as kernel_loader
 from .memory import return_freed_memory
 from .models import b1 as b1_model
+from .models import defi as defi_model
 from .network import LocalNetwork, rewire_small_world
 from .parallel.directory import Directory
 from .parallel.halo import HaloPlan
@@ -162,8 +163,12 @@ class Simulation:
         t0 = wtime()
         self.domain = build_domain(comm, scenario, self.timers)
         kernels = kernel_loader.load(scenario.engine.backend)
-        self.model = b1_model.B1(self.domain, scenario.model, kernels, scenario.run.seed,
-                                 overlap=scenario.engine.overlap)
+        if scenario.run.model == "defi":
+            self.model = defi_model.Defi(self.domain, scenario, kernels,
+                                         overlap=scenario.engine.overlap)
+        else:
+            self.model = b1_model.B1(self.domain, scenario.model, kernels, scenario.run.seed,
+                                     overlap=scenario.engine.overlap)
         barrier(comm)
         self.init_s = wtime() - t0
 
@@ -171,12 +176,12 @@ class Simulation:
         """Run every tick; write snapshots and time series if ``writer`` is given. Collective."""
         sc = self.scenario
         ticks = sc.run.ticks
-        records = {name: np.empty(ticks) for name in b1_model.TIMESERIES}
+        records = {}
         snaps = set(snapshot_ticks(ticks, sc.output.every)) if sc.output.snapshots else set()
         progress = Progress(ticks, sc.agents.n, sc.engine.progress_every,
                             enabled=not self.quiet and self.comm.rank == 0)
         if writer is not None:
-            writer.write_static(self.domain)
+            writer.write_static(self.domain, self.model.static_columns())
             if 0 in snaps:
                 writer.write_snapshot(0, self.model.snapshot(), self.domain)
         barrier(self.comm)
@@ -184,6 +189,8 @@ class Simulation:
         for tick in range(1, ticks + 1):
             rec = self.model.step(tick, self.timers)
             for name, value in rec.items():
+                if name not in records:
+                    records[name] = np.empty((ticks,) + np.shape(value))
                 records[name][tick - 1] = value
             if writer is not None and tick in snaps:
                 with self.timers("output"):

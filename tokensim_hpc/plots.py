@@ -11,7 +11,9 @@ from .io.reader import open_run
 
 
 def plot_run(path: str, out: str, snapshot: int = -1, max_points: int = 200_000) -> str:
-    """Write a PNG: price, net flow, mean sentiment, wealth, and sentiment over space.
+    """Write a PNG: market time series (B1: price, net flow, mean sentiment, wealth;
+    defi: pool prices against the oracle, orders, sentiment and wealth by type) and
+    sentiment over space.
 
     Parameters
     ----------
@@ -36,20 +38,29 @@ def plot_run(path: str, out: str, snapshot: int = -1, max_points: int = 200_000)
     import matplotlib.pyplot as plt
 
     with open_run(path) as run:
-        ts = run.timeseries()
+        model = str(run.attrs.get("model", "b1"))
+        ts = run.timeseries() if model == "b1" else None
+        frames = {name: run.series(name) for name in
+                  ("pool_price", "oracle_price", "orders", "sentiment_by_type",
+                   "wealth_by_type")} if model == "defi" else {}
         snap = run.snapshot(snapshot) if len(run.snapshot_ticks) else None
         name = run.attrs.get("scenario_name", "")
         n_agents = int(run.attrs.get("n_agents", 0))
         ranks = int(run.attrs.get("ranks", 0))
     fig = plt.figure(figsize=(14, 7), constrained_layout=True)
     grid = fig.add_gridspec(2, 3)
-    panels = [("price", "pool price P [cash/token]"), ("net_flow", "net order flow Q [cash]"),
-              ("mean_sentiment", "mean sentiment"), ("total_wealth", "total wealth [cash]")]
-    for k, (column, label) in enumerate(panels):
-        ax = fig.add_subplot(grid[k // 2, k % 2])
-        ax.plot(ts.index, ts[column], lw=1.2)
+    axes = [fig.add_subplot(grid[k // 2, k % 2]) for k in range(4)]
+    if model == "defi":
+        _defi_panels(axes, frames)
+    else:
+        panels = [("price", "pool price P [cash/token]"),
+                  ("net_flow", "net order flow Q [cash]"),
+                  ("mean_sentiment", "mean sentiment"), ("total_wealth", "total wealth [cash]")]
+        for ax, (column, label) in zip(axes, panels, strict=True):
+            ax.plot(ts.index, ts[column], lw=1.2)
+            ax.set_ylabel(label)
+    for ax in axes:
         ax.set_xlabel("tick")
-        ax.set_ylabel(label)
         ax.grid(alpha=0.3)
     ax = fig.add_subplot(grid[:, 2])
     if snap is not None:
@@ -69,3 +80,28 @@ def plot_run(path: str, out: str, snapshot: int = -1, max_points: int = 200_000)
     fig.savefig(out, dpi=110)
     plt.close(fig)
     return out
+
+
+def _defi_panels(axes, frames) -> None:
+    """The economy's markets: prices against the oracle, orders, sentiment, wealth."""
+    price, oracle = frames["pool_price"], frames["oracle_price"]
+    for pool in price.columns:
+        line, = axes[0].plot(price.index, price[pool] / price[pool].iloc[0], lw=1.0,
+                             label=pool)
+        axes[0].plot(oracle.index, oracle[pool] / price[pool].iloc[0], lw=0.8, ls=":",
+                     color=line.get_color())
+    axes[0].set_ylabel("price / first price (dotted: oracle)")
+    axes[0].legend(fontsize=7)
+    for pool in frames["orders"].columns:
+        axes[1].plot(frames["orders"].index, frames["orders"][pool], lw=1.0, label=pool)
+    axes[1].set_ylabel("orders per tick")
+    for kind in frames["sentiment_by_type"].columns:
+        axes[2].plot(frames["sentiment_by_type"].index, frames["sentiment_by_type"][kind],
+                     lw=1.0, label=kind)
+    axes[2].set_ylabel("mean sentiment by type")
+    axes[2].legend(fontsize=7)
+    wealth = frames["wealth_by_type"]
+    for kind in wealth.columns:
+        axes[3].plot(wealth.index, wealth[kind] / wealth[kind].iloc[0], lw=1.0, label=kind)
+    axes[3].set_ylabel("wealth / first (by type)")
+    axes[3].legend(fontsize=7)

@@ -47,17 +47,16 @@ def run_command(args) -> int:
         print(f"initialised in {sim.init_s:.2f} s; writing {out_path}", flush=True)
     snaps = snapshot_ticks(scenario.run.ticks, scenario.output.every)
     n_edges = int(comm.allreduce(int(sim.domain.indptr[-1])))
-    writer = RunWriter(comm, out_path, scenario, snaps, n_edges)
+    writer = RunWriter(comm, out_path, scenario, snaps, n_edges, axes=sim.model.axes())
     result = sim.run(writer)
     writer.close({"init_seconds": result.init_s, "run_seconds": result.run_s})
-    sim.close()
     if talk:
-        _summary(scenario, result, out_path, comm.size)
+        _summary(scenario, result, out_path, comm.size, sim.model.summary(result.records))
+    sim.close()
     return 0
 
 
-def _summary(scenario, result, out_path, size) -> None:
-    rec = result.records
+def _summary(scenario, result, out_path, size, model_lines) -> None:
     ticks = scenario.run.ticks
     rate = scenario.agents.n * ticks / result.run_s if result.run_s > 0 else float("nan")
     print(f"\n  agents        {scenario.agents.n:,} on {size} ranks "
@@ -65,8 +64,6 @@ def _summary(scenario, result, out_path, size) -> None:
     print(f"  ticks         {ticks} in {format_seconds(result.run_s)} "
           f"({rate:.3e} agent-ticks/s); init {format_seconds(result.init_s)}")
     if ticks:
-        print(f"  price         {rec['price'][0]:.6f} -> {rec['price'][-1]:.6f} "
-              f"(min {rec['price'].min():.6f}, max {rec['price'].max():.6f})")
-        print(f"  sentiment     mean {rec['mean_sentiment'][-1]:+.4f} at the last tick")
-        print(f"  total wealth  {rec['total_wealth'][-1]:.6e} cash")
+        for line in model_lines:
+            print(line)
     print(f"  output        {out_path}")

@@ -30,6 +30,7 @@ from .fields import (
     spec_field,
     toml_value,
 )
+from .markets.spec import BridgeSpec, ChainSpec, MarketSpec, PoolSpec, parse_markets
 
 BUILTIN_PACKAGE = "tokensim_hpc.scenarios"
 
@@ -38,7 +39,8 @@ BUILTIN_PACKAGE = "tokensim_hpc.scenarios"
 class RunSection:
     """[run]: what to run and for how long."""
 
-    model: str = setting("b1", "model to simulate", rule=choice("b1"))
+    model: str = setting("b1", "model to simulate: the benchmark B1 or the tokenized economy",
+                         rule=choice("b1", "defi"))
     ticks: int = setting(100, "number of ticks to simulate", "tick", int_min(0))
     seed: int = setting(42, "seed of every random draw (positions, network, shocks)", "",
                    ((lambda v: 0 <= v < 2**63), "an integer in [0, 2**63)"))
@@ -119,7 +121,51 @@ SECTIONS: dict[str, type] = {
     "engine": EngineSection,
     "output": OutputSection,
 }
-MODELS: dict[str, type] = {"b1": B1Model}
+@dataclass(frozen=True)
+class DefiModel:
+    """[model] for ``run.model = "defi"``: the traders of the tokenized economy."""
+
+    frac_noise: float = setting(0.3, "share of noise traders", "fraction",
+                                float_range(0.0, 1.0))
+    frac_herding: float = setting(0.4, "share of herding traders", "fraction",
+                                  float_range(0.0, 1.0))
+    frac_fundamentalist: float = setting(0.3, "share of fundamentalists (the three shares "
+                                         "sum to 1)", "fraction", float_range(0.0, 1.0))
+    quote0: float = setting(1000.0, "initial quote tokens per agent, in its home pool's quote",
+                            "quote", float_range(0.0, 1e15))
+    base_value0: float = setting(1000.0, "initial base tokens per agent, worth this much quote "
+                                 "at the home pool's initial price", "quote",
+                                 float_range(0.0, 1e15))
+    order_fraction: float = setting(0.05, "median fraction of a holding ordered per unit of "
+                                    "signal", "fraction", float_range(0.0, 1.0))
+    heterogeneity: float = setting(0.5, "standard deviation of the log of each agent's "
+                                   "order fraction and fundamental gain (lognormal, median "
+                                   "kept)", "", float_range(0.0, 5.0))
+    noise_sigma: float = setting(0.5, "noise traders: signal tanh(noise_sigma * xi)", "",
+                                 float_range(0.0, 1e6))
+    sigma: float = setting(0.3, "weight of the N(0,1) shock in herding and fundamental "
+                           "signals", "", float_range(0.0, 1e6))
+    w_self: float = setting(0.5, "herding: weight of own previous sentiment", "", finite())
+    w_neighbours: float = setting(1.0, "herding: weight of the neighbours' mean sentiment", "",
+                                  finite())
+    w_momentum: float = setting(0.5, "herding: weight of the home pool's momentum", "",
+                                finite())
+    momentum_scale: float = setting(100.0, "momentum = clip(momentum_scale * ln(P/P_prev), "
+                                    "-1, 1)", "", finite())
+    fundamental_gain: float = setting(20.0, "fundamentalists: median kappa in "
+                                      "tanh(kappa ln(oracle/P))", "", float_range(0.0, 1e6))
+    min_order: float = setting(1.0, "smallest order placed, in quote", "quote",
+                               float_range(0.0, 1e15))
+    min_order_gas: float = setting(5.0, "an order must also be worth this many times its "
+                                   "chain's gas fee", "", float_range(0.0, 1e6))
+    oracle_mu: float = setting(0.0, "drift of the oracle GBM per day", "1/day", finite())
+    oracle_sigma: float = setting(0.05, "volatility of the oracle GBM per sqrt(day)",
+                                  "1/sqrt(day)", float_range(0.0, 10.0))
+    ticks_per_day: int = setting(24, "ticks in a simulated day", "tick", int_min(1))
+
+
+MODELS: dict[str, type] = {"b1": B1Model, "defi": DefiModel}
+MARKET_TABLES = ("chains", "pools", "bridges")
 
 
 @dataclass(frozen=True)
@@ -133,6 +179,7 @@ class Scenario:
     model: Any
     engine: EngineSection
     output: OutputSection
+    markets: MarketSpec = MarketSpec()
 
     def to_toml(self) -> str:
         """The resolved scenario, every default included, as TOML text."""
@@ -142,7 +189,7 @@ class Scenario:
             obj = getattr(self, section)
             for f in dataclasses.fields(obj):
                 lines.append(f"{f.name} = {toml_value(getattr(obj, f.name))}")
-        return "\n".join(lines) + "\n"
+        return "\n".join(lines) + "\n" + self.markets.to_toml()
 
     def with_overrides(self, **section_values) -> Scenario:
         """A copy with some fields replaced, e.g. ``with_overrides(run={"ticks": 5})``."""
@@ -218,7 +265,7 @@ def _merge(base: dict, over: dict) -> dict:
 
 def build_scenario(data: dict, name: str) -> Scenario:
     """Validate merged TOML data into a :class:`Scenario`."""
-    allowed = set(SECTIONS) | {"model"}
+    allowed = set(SECTIONS) | {"model"} | set(MARKET_TABLES)
     unknown = sorted(set(data) - allowed)
     if unknown:
         raise ScenarioError(f"unknown section [{unknown[0]}] in the scenario; allowed sections: "
@@ -226,11 +273,29 @@ def build_scenario(data: dict, name: str) -> Scenario:
     sections = {s: build_section(s, cls, data.get(s, {})) for s, cls in SECTIONS.items()}
     model_cls = MODELS[sections["run"].model]
     sections["model"] = build_section("model", model_cls, data.get("model", {}))
+    model = sections["run"].model
+    if model == "defi":
+        sections["markets"] = parse_markets(data)
+        _check_defi(sections["model"], sections["markets"])
+    elif any(t in data for t in MARKET_TABLES):
+        table = next(t for t in MARKET_TABLES if t in data)
+        raise ScenarioError(f"[[{table}]] is not allowed with run.model = {model!r}: market "
+                            f"tables belong to run.model = 'defi'")
     scenario = Scenario(name=name, **sections)
     if scenario.network.k >= scenario.agents.n:
         raise ScenarioError(f"network.k = {scenario.network.k} is not allowed with agents.n = "
                             f"{scenario.agents.n}: must be smaller than agents.n")
     return scenario
+
+
+def _check_defi(model, markets) -> None:
+    shares = model.frac_noise + model.frac_herding + model.frac_fundamentalist
+    if abs(shares - 1.0) > 1e-9:
+        raise ScenarioError(f"model.frac_noise + model.frac_herding + model.frac_fundamentalist "
+                            f"= {shares!r} is not allowed: the shares must sum to 1")
+    if not markets.chains or not markets.pools:
+        raise ScenarioError("run.model = 'defi' needs at least one [[chains]] entry and one "
+                            "[[pools]] entry")
 
 
 def resolve(source: str, assignments: list[str] | None = None) -> Scenario:
@@ -241,11 +306,27 @@ def resolve(source: str, assignments: list[str] | None = None) -> Scenario:
 
 
 def describe_keys() -> list[tuple[str, str, str, str, str]]:
-    """(key, default, unit, allowed, description) for every scenario key, for docs and --help."""
+    """(key, default, unit, allowed, description) for every scenario key, for docs and --help.
+
+    [model] keys are listed once per model (the description says which);
+    market tables as ``chains[].name`` and so on.
+    """
     rows = []
-    for section, cls in list(SECTIONS.items()) + [("model", B1Model)]:
+
+    def add(key, f, note=""):
+        rows.append((key, toml_value(f.default) if not f.metadata.get("required") else "-",
+                     f.metadata.get("unit", ""),
+                     f.metadata.get("allowed", "") or type(f.default).__name__,
+                     note + f.metadata.get("doc", "")))
+
+    for section, cls in SECTIONS.items():
         for f in dataclasses.fields(cls):
-            rows.append((f"{section}.{f.name}", toml_value(f.default), f.metadata.get("unit", ""),
-                         f.metadata.get("allowed", "") or type(f.default).__name__,
-                         f.metadata.get("doc", "")))
+            add(f"{section}.{f.name}", f)
+    for model, cls in MODELS.items():
+        for f in dataclasses.fields(cls):
+            add(f"model.{f.name}", f, f"({model}) ")
+    for table, cls in (("chains", ChainSpec), ("pools", PoolSpec), ("bridges", BridgeSpec)):
+        for f in dataclasses.fields(cls):
+            name = {"from_chain": "from", "to_chain": "to"}.get(f.name, f.name)
+            add(f"{table}[].{name}", f, "(defi) ")
     return rows

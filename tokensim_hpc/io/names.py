@@ -2,35 +2,94 @@
 
 The README's table of datasets is this module in prose; a test checks that
 every dataset a run writes carries ``units`` and ``description`` attributes.
+Each entry is ``path -> (units, description, axis)``: ``axis`` is None for
+one value per tick (time series) or per agent (snapshots), or the name of a
+second axis ("pools", "slots", "chains", "types") whose labels the model
+gives; such datasets have shape (ticks, n_axis) or (S, n_axis, N) and a
+``labels`` attribute naming the entries along that axis.
 """
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
-# path -> (units, description)
-TIMESERIES = {
-    "timeseries/tick": ("tick", "tick number of each record (1..ticks); dimension scale"),
-    "timeseries/price": ("cash/token", "pool price P = R_c / R_t after the tick's clearing"),
-    "timeseries/net_flow": ("cash", "net order flow Q = sum_i q_i through the pool"),
-    "timeseries/mean_sentiment": ("1", "mean sentiment over all agents, in [-1, 1]"),
-    "timeseries/total_wealth": ("cash", "sum_i (c_i + h_i P) after the fills"),
+TICK = {
+    "timeseries/tick": ("tick", "tick number of each record (1..ticks); dimension scale", None),
 }
 AGENTS = {
-    "agents/gid": ("1", "global id of each agent, in global Hilbert order"),
-    "agents/x": ("1", "x coordinate of the agent in the economic space (unit square)"),
-    "agents/y": ("1", "y coordinate of the agent in the economic space (unit square)"),
+    "agents/gid": ("1", "global id of each agent, in global Hilbert order", None),
+    "agents/x": ("1", "x coordinate of the agent in the economic space (unit square)", None),
+    "agents/y": ("1", "y coordinate of the agent in the economic space (unit square)", None),
 }
-SNAPSHOTS = {
-    "snapshots/tick": ("tick", "tick of each snapshot (0 = initial state); dimension scale"),
-    "snapshots/sentiment": ("1", "sentiment s_i per snapshot and agent (agents/gid order)"),
-    "snapshots/cash": ("cash", "cash c_i per snapshot and agent (agents/gid order)"),
-    "snapshots/tokens": ("token", "tokens h_i per snapshot and agent (agents/gid order)"),
+SNAPSHOT_TICK = {
+    "snapshots/tick": ("tick", "tick of each snapshot (0 = initial state); dimension scale",
+                       None),
 }
 NETWORK = {
-    "network/source": ("1", "global id of each edge's source agent (rows in Hilbert order)"),
-    "network/target": ("1", "global id of each edge's target agent"),
-    "network/weight": ("1", "edge weight w_ij"),
+    "network/source": ("1", "global id of each edge's source agent (rows in Hilbert order)",
+                       None),
+    "network/target": ("1", "global id of each edge's target agent", None),
+    "network/weight": ("1", "edge weight w_ij", None),
 }
-ALL = {**TIMESERIES, **AGENTS, **SNAPSHOTS, **NETWORK}
+
+B1_TIMESERIES = {
+    "timeseries/price": ("cash/token", "pool price P = R_c / R_t after the tick's clearing", None),
+    "timeseries/net_flow": ("cash", "net order flow Q = sum_i q_i through the pool", None),
+    "timeseries/mean_sentiment": ("1", "mean sentiment over all agents, in [-1, 1]", None),
+    "timeseries/total_wealth": ("cash", "sum_i (c_i + h_i P) after the fills", None),
+}
+B1_SNAPSHOTS = {
+    "snapshots/sentiment": ("1", "sentiment s_i per snapshot and agent (agents/gid order)", None),
+    "snapshots/cash": ("cash", "cash c_i per snapshot and agent (agents/gid order)", None),
+    "snapshots/tokens": ("token", "tokens h_i per snapshot and agent (agents/gid order)", None),
+}
+
+DEFI_TIMESERIES = {
+    "timeseries/pool_price": ("quote/base", "clearing price of each pool's batch (quote per "
+                              "base); the pool price y/x when it had no orders", "pools"),
+    "timeseries/pool_base": ("base", "base reserve x of each pool after the tick", "pools"),
+    "timeseries/pool_quote": ("quote", "quote reserve y of each pool after the tick", "pools"),
+    "timeseries/buy_quote": ("quote", "quote offered by the tick's buy orders, per pool (Q)",
+                             "pools"),
+    "timeseries/sell_base": ("base", "base offered by the tick's sell orders, per pool (B)",
+                             "pools"),
+    "timeseries/oracle_price": ("quote/base", "external reference price of each pool's base "
+                                "token", "pools"),
+    "timeseries/holdings": ("token", "sum over agents of each (chain, token) holding slot",
+                            "slots"),
+    "timeseries/gas_burned": ("quote", "gas paid on each chain in the tick (burned), in the "
+                              "chain's gas token", "chains"),
+    "timeseries/orders": ("1", "orders placed in the tick, per pool", "pools"),
+    "timeseries/mean_sentiment": ("1", "mean sentiment over all agents, in [-1, 1]", None),
+    "timeseries/sentiment_by_type": ("1", "mean sentiment per agent type", "types"),
+    "timeseries/wealth_by_type": ("quote", "sum of agents' holdings valued at the pool prices "
+                                  "(quote tokens at 1), per agent type", "types"),
+    "timeseries/total_wealth": ("quote", "sum of every agent's holdings valued at the pool "
+                                "prices", None),
+}
+DEFI_SNAPSHOTS = {
+    "snapshots/sentiment": ("1", "sentiment s_i per snapshot and agent (agents/gid order)", None),
+    "snapshots/holdings": ("token", "holding of each (chain, token) slot per snapshot and agent",
+                           "slots"),
+}
+DEFI_AGENTS = {
+    "agents/type": ("1", "agent type code (labels attribute: the type names)", None),
+    "agents/pool": ("1", "index of the agent's home pool (labels attribute: the pool names)",
+                    None),
+}
+
+MODELS = {
+    "b1": {**TICK, **B1_TIMESERIES, **AGENTS, **SNAPSHOT_TICK, **B1_SNAPSHOTS, **NETWORK},
+    "defi": {**TICK, **DEFI_TIMESERIES, **AGENTS, **DEFI_AGENTS, **SNAPSHOT_TICK,
+             **DEFI_SNAPSHOTS, **NETWORK},
+}
+
+# Every path of every model, for the README check.
+ALL = {path: entry for catalogue in MODELS.values() for path, entry in catalogue.items()}
+
+
+def catalogue(model: str) -> dict:
+    """``path -> (units, description, axis)`` of every dataset a ``model`` run writes."""
+    return MODELS[model]
+
 
 # Root attributes: name -> description.
 ROOT_ATTRS = {

@@ -2,6 +2,7 @@
 
 >>> run = open_run("output/default.h5")
 >>> run.timeseries()            # pandas DataFrame indexed by tick
+>>> run.series("pool_price")    # defi: ticks x pools
 >>> run.snapshot(-1)            # dict of numpy arrays, agents in global Hilbert order
 >>> run.edges()                 # dict: source, target, weight (global ids)
 """
@@ -46,12 +47,38 @@ class RunOutput:
         return tomllib.loads(self.f.attrs["scenario"])
 
     def timeseries(self):
-        """Per-tick records as a pandas DataFrame indexed by tick."""
+        """Per-tick records as a pandas DataFrame indexed by tick.
+
+        A record with a second axis (per pool, slot, chain or type) gives one
+        column per entry, named ``name[label]``, e.g. ``pool_price[ethereum:ETH/USDC]``.
+        """
         import pandas as pd
 
         group = self.f["timeseries"]
-        data = {name: group[name][...] for name in group if name != "tick"}
+        data = {}
+        for name in group:
+            if name == "tick":
+                continue
+            values = group[name][...]
+            if values.ndim == 2:
+                for k, label in enumerate(self.labels(f"timeseries/{name}")):
+                    data[f"{name}[{label}]"] = values[:, k]
+            else:
+                data[name] = values
         return pd.DataFrame(data, index=pd.Index(group["tick"][...], name="tick"))
+
+    def series(self, name: str):
+        """One per-tick record with a second axis as a DataFrame: ticks x labels."""
+        import pandas as pd
+
+        dset = self.f[f"timeseries/{name}"]
+        return pd.DataFrame(dset[...], columns=self.labels(f"timeseries/{name}"),
+                            index=pd.Index(self.f["timeseries/tick"][...], name="tick"))
+
+    def labels(self, path: str) -> list[str]:
+        """Names of the entries along a dataset's second axis (its ``labels`` attribute)."""
+        raw = self.f[path].attrs.get("labels", [])
+        return [v.decode() if isinstance(v, bytes) else str(v) for v in raw]
 
     @property
     def snapshot_ticks(self) -> np.ndarray:

@@ -62,10 +62,7 @@ def _collective_dxpl():
     return dxpl
 
 
-def _describe(dset, path):
-    units, description = names.ALL[path]
-    dset.attrs["units"] = units
-    dset.attrs["description"] = description
+_INTEGER_DATASETS = ("agents/gid", "agents/type", "agents/pool")
 
 
 class RunWriter:
@@ -80,9 +77,12 @@ class RunWriter:
     snapshot_ticks : list of int
     n_edges : int
         Total number of network edges (over all ranks).
+    axes : dict, optional
+        Labels along each second axis the model's datasets use, e.g.
+        ``{"pools": ["ethereum:ETH/USDC", ...]}`` (see ``names``).
     """
 
-    def __init__(self, comm, path, scenario, snapshot_ticks, n_edges):
+    def __init__(self, comm, path, scenario, snapshot_ticks, n_edges, axes=None):
         self.comm = comm
         self.path = path
         self.tmp_path = path + ".partial"
@@ -90,6 +90,8 @@ class RunWriter:
         self.snapshot_ticks = list(snapshot_ticks)
         self.n_total = scenario.agents.n
         self.n_edges = int(n_edges)
+        self.axes = dict(axes or {})
+        self.catalogue = names.catalogue(scenario.run.model)
         self._dxpl = _collective_dxpl()
         self._snap_row = 0
         revision = _git_revision() if comm.rank == 0 else None
@@ -113,8 +115,15 @@ class RunWriter:
         self._create_layout()
 
     def _dataset(self, path, shape, dtype):
+        units, description, axis = self.catalogue[path]
+        if axis is not None:
+            # The second axis: after ticks for time series, after S for snapshots.
+            shape = shape[:1] + (len(self.axes[axis]),) + shape[1:]
         dset = self.f.create_dataset(path, shape=shape, dtype=dtype)
-        _describe(dset, path)
+        dset.attrs["units"] = units
+        dset.attrs["description"] = description
+        if axis is not None:
+            dset.attrs["labels"] = [str(v) for v in self.axes[axis]]
         return dset
 
     def _create_layout(self):
@@ -122,24 +131,30 @@ class RunWriter:
         n, ticks = self.n_total, sc.run.ticks
         tick = self._dataset("timeseries/tick", (ticks,), "i8")
         tick.make_scale("tick")
-        for path in names.TIMESERIES:
-            if path != "timeseries/tick":
+        for path in self.catalogue:
+            group = path.split("/")[0]
+            if path.endswith("/tick"):
+                continue
+            if group == "timeseries":
                 self._dataset(path, (ticks,), "f8").dims[0].attach_scale(tick)
-        for path in names.AGENTS:
-            self._dataset(path, (n,), "i8" if path.endswith("gid") else "f8")
+            elif group == "agents":
+                self._dataset(path, (n,), "i8" if path in _INTEGER_DATASETS else "f8")
         if sc.output.snapshots:
             n_snap = len(self.snapshot_ticks)
             stick = self._dataset("snapshots/tick", (n_snap,), "i8")
             stick.make_scale("tick")
-            for path in names.SNAPSHOTS:
-                if path != "snapshots/tick":
+            for path in self.catalogue:
+                if path.startswith("snapshots/") and path != "snapshots/tick":
                     self._dataset(path, (n_snap, n), "f8").dims[0].attach_scale(stick)
         if sc.output.network:
-            for path in names.NETWORK:
-                self._dataset(path, (self.n_edges,), "f8" if path.endswith("weight") else "i8")
+            for path in self.catalogue:
+                if path.startswith("network/"):
+                    self._dataset(path, (self.n_edges,),
+                                  "f8" if path.endswith("weight") else "i8")
 
-    def _write(self, path, start, data, row=None):
-        """Collective write of ``data`` at [start, start+len) (of ``row`` if 2-D)."""
+    def _write(self, path, start, data, row=()):
+        """Collective write of 1-D ``data`` at [start, start+len) along the last axis,
+        at the leading indices ``row`` (an int or a tuple) of a 2-D or 3-D dataset."""
         dset = self.f[path]
         if dset.size == 0:
             # An empty dataset has no storage to write to; every rank sees the
@@ -155,19 +170,39 @@ class RunWriter:
             mspace.select_none()
             data = np.zeros(1, dtype=dset.dtype)
         else:
-            if row is None:
-                fspace.select_hyperslab((start,), (count,))
-            else:
-                fspace.select_hyperslab((row, start), (1, count))
+            lead = (row,) if isinstance(row, int) else tuple(row)
+            fspace.select_hyperslab(lead + (start,), (1,) * len(lead) + (count,))
             mspace = h5py.h5s.create_simple((count,))
         dset.id.write(mspace, fspace, data, dxpl=self._dxpl)
 
-    def write_static(self, domain) -> None:
-        """Agent ids and positions, and the network's global edge list."""
+    def _write_whole(self, path, data) -> None:
+        """Collective write of a whole dataset by the one rank whose ``data`` is not None."""
+        dset = self.f[path]
+        if dset.size == 0:
+            return
+        fspace = dset.id.get_space()
+        if data is None:
+            fspace.select_none()
+            mspace = h5py.h5s.create_simple((1,))
+            mspace.select_none()
+            data = np.zeros(1, dtype=dset.dtype)
+        else:
+            data = np.ascontiguousarray(data, dtype=dset.dtype).reshape(dset.shape)
+            mspace = h5py.h5s.create_simple(dset.shape)
+        dset.id.write(mspace, fspace, data, dxpl=self._dxpl)
+
+    def write_static(self, domain, agent_columns=None) -> None:
+        """Agent ids and positions (and the model's static ``agent_columns``, e.g.
+        type), and the network's global edge list."""
         off = domain.offset
         self._write("agents/gid", off, domain.gid)
         self._write("agents/x", off, domain.x)
         self._write("agents/y", off, domain.y)
+        for name, col in (agent_columns or {}).items():
+            self._write(f"agents/{name}", off, col)
+            labels = self.axes.get(f"agent_{name}")
+            if labels is not None:
+                self.f[f"agents/{name}"].attrs["labels"] = [str(v) for v in labels]
         if "network/source" in self.f:
             # Edges follow their source rows, so a rank's edges start after all
             # edges of the lower ranks (which own earlier rows of the global order).
@@ -186,7 +221,12 @@ class RunWriter:
         if self.snapshot_ticks[row] != tick:
             raise RuntimeError(f"snapshot of tick {tick} out of the planned order")
         for name, col in columns.items():
-            self._write(f"snapshots/{name}", domain.offset, col, row=row)
+            col = np.asarray(col)
+            if col.ndim == 2:  # (n_axis, n_owned): one row per entry of the second axis
+                for k in range(col.shape[0]):
+                    self._write(f"snapshots/{name}", domain.offset, col[k], row=(row, k))
+            else:
+                self._write(f"snapshots/{name}", domain.offset, col, row=row)
         self._snap_row += 1
 
     def write_timeseries(self, records: dict) -> None:
@@ -195,7 +235,11 @@ class RunWriter:
         mine = self.comm.rank == 0
         self._write("timeseries/tick", 0, np.arange(1, ticks + 1) if mine else np.empty(0))
         for name, values in records.items():
-            self._write(f"timeseries/{name}", 0, values if mine else np.empty(0))
+            values = np.asarray(values)
+            if values.ndim == 2:  # (ticks, n_axis)
+                self._write_whole(f"timeseries/{name}", values if mine else None)
+            else:
+                self._write(f"timeseries/{name}", 0, values if mine else np.empty(0))
 
     def close(self, attrs: dict | None = None) -> str:
         """Write final attributes, mark complete, close, rename to the final name."""

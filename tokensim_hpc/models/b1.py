@@ -15,8 +15,6 @@ import numpy as np
 
 from ..parallel.reduce import allreduce_exact, new_accumulators
 
-TIMESERIES = ("price", "net_flow", "mean_sentiment", "total_wealth")
-
 
 def initial_positions(seed: int, lo: int, hi: int) -> np.ndarray:
     """Rows lo..hi-1 of ``numpy.random.default_rng(seed).random((N, 2))``. Local.
@@ -129,6 +127,24 @@ class B1:
         self.s, self.s_new = self.s_new, self.s
         return {"price": self.price, "net_flow": net_flow,
                 "mean_sentiment": sum_s / d.n_total, "total_wealth": wealth}
+
+    def axes(self) -> dict:
+        """Labels of second dataset axes (B1 has none)."""
+        return {}
+
+    def static_columns(self) -> dict:
+        """Per-agent columns written once (B1 has none beyond ids and positions)."""
+        return {}
+
+    def summary(self, records: dict) -> list[str]:
+        """Lines of the run summary (rank 0)."""
+        if not records:
+            return []
+        price = records["price"]
+        return [f"  price         {price[0]:.6f} -> {price[-1]:.6f} "
+                f"(min {price.min():.6f}, max {price.max():.6f})",
+                f"  sentiment     mean {records['mean_sentiment'][-1]:+.4f} at the last tick",
+                f"  total wealth  {records['total_wealth'][-1]:.6e} cash"]
 
     def snapshot(self) -> dict:
         """Owned agents' columns for an output snapshot. Local."""

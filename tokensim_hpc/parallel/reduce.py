@@ -29,3 +29,10 @@ def allreduce_exact(comm, acc: np.ndarray) -> np.ndarray:
     comm.Allreduce(MPI.IN_PLACE, acc, op=MPI.SUM)
     normalize(acc)
     return to_doubles(acc)
+
+
+def allreduce_sum_int(comm, values: np.ndarray) -> np.ndarray:
+    """Element-wise sum over ``comm`` of an integer array (a new int64 array). Collective."""
+    out = np.ascontiguousarray(values, dtype=np.int64).copy()
+    comm.Allreduce(MPI.IN_PLACE, out, op=MPI.SUM)
+    return out

@@ -1,0 +1,130 @@
+"""Economy trader kernels against their numpy twins, and the spec of an order by hand."""
+
+import numpy as np
+import pytest
+
+from tokensim_hpc._kernels import defi as cy
+from tokensim_hpc.numpy_kernels import defi as tw
+from tokensim_hpc.numpy_kernels.exactsum import NACC, normalize, to_doubles
+
+
+def _state(n, n_ghost, n_pools, n_slots, seed, k=6):
+    rs = np.random.default_rng(seed)
+    degree = rs.integers(0, k + 1, n)
+    st = {
+        "indptr": np.concatenate(([0], np.cumsum(degree))).astype(np.int64),
+        "s": rs.uniform(-1, 1, n + n_ghost),
+        "gid": rs.permutation(10 * n + 1)[:n].astype(np.int64),
+        "kind": rs.integers(0, 3, n).astype(np.int8),
+        "pool": rs.integers(0, n_pools, n).astype(np.int32),
+        "fraction": rs.uniform(0.0, 0.2, n),
+        "gain": rs.uniform(1, 30, n),
+        "holdings": rs.uniform(0, 100, (n_slots, n)) * (rs.random((n_slots, n)) < 0.8),
+        "base_slot": rs.permutation(n_slots)[:n_pools].astype(np.int64),
+        "quote_slot": np.roll(rs.permutation(n_slots)[:n_pools], 1).astype(np.int64),
+        "momentum": rs.uniform(-1, 1, n_pools),
+        "mispricing": rs.normal(0, 0.05, n_pools),
+        "gas": rs.uniform(0, 2, n_pools),
+        "min_value": rs.uniform(0, 3, n_pools),
+        "price": rs.uniform(0.5, 3, n_pools),
+        "clearing": rs.uniform(0.5, 3, n_pools),
+        "slot_value": rs.uniform(0.5, 3, n_slots),
+    }
+    st["indices"] = rs.integers(0, max(n + n_ghost, 1), st["indptr"][-1]).astype(np.int32)
+    st["base_slot"][st["base_slot"] == st["quote_slot"]] = -1
+    st["base_slot"] = np.where(st["base_slot"] < 0, (st["quote_slot"] + 1) % n_slots,
+                               st["base_slot"])
+    return st
+
+
+def _tick(mod, st, n, n_pools, n_slots, rows=None):
+    rows = np.arange(n, dtype=np.int64) if rows is None else rows
+    s_new = np.zeros_like(st["s"])
+    hold = st["holdings"].copy()
+    buy, sell = np.zeros(n), np.zeros(n)
+    acc_flow = np.zeros((2 * n_pools, NACC), dtype=np.int64)
+    acc_s = np.zeros((3, NACC), dtype=np.int64)
+    acc_h = np.zeros((n_slots, NACC), dtype=np.int64)
+    acc_w = np.zeros((3, NACC), dtype=np.int64)
+    n_orders = np.zeros(n_pools, dtype=np.int64)
+    mod.trader_orders(rows, st["indptr"], st["indices"], 0.125, st["s"], s_new, st["gid"],
+                      st["kind"], st["pool"], st["fraction"], st["gain"], hold,
+                      st["base_slot"], st["quote_slot"], st["momentum"], st["mispricing"],
+                      st["gas"], st["min_value"], st["price"], 0.5, 1.0, 0.5, 0.3, 0.6, 42, 9,
+                      buy, sell, acc_flow, n_orders, acc_s)
+    mod.fill_orders(st["kind"], st["pool"], buy, sell, st["base_slot"], st["quote_slot"],
+                    st["clearing"], st["gas"], st["slot_value"], hold, acc_h, acc_w)
+    sums = [to_doubles(normalize(a.copy())) for a in (acc_flow, acc_s, acc_h, acc_w)]
+    return s_new, hold, buy, sell, n_orders, sums
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 3000])
+def test_twin_equal(n):
+    st = _state(n, 50, 4, 7, n)
+    a = _tick(cy, st, n, 4, 7)
+    b = _tick(tw, st, n, 4, 7)
+    for x, y in zip(a[:5], b[:5], strict=True):
+        assert np.array_equal(x, y)
+    for x, y in zip(a[5], b[5], strict=True):
+        assert np.array_equal(x, y)
+    if n == 3000:
+        assert (a[2] > 0).sum() > 100 and (a[3] > 0).sum() > 100  # both sides trade
+
+
+def test_rows_in_two_parts_give_the_whole():
+    n = 2000
+    st = _state(n, 30, 3, 5, 7)
+    whole = _tick(cy, st, n, 3, 5)
+    s_new = np.zeros_like(st["s"])
+    buy, sell = np.zeros(n), np.zeros(n)
+    acc_flow = np.zeros((6, NACC), dtype=np.int64)
+    acc_s = np.zeros((3, NACC), dtype=np.int64)
+    n_orders = np.zeros(3, dtype=np.int64)
+    hold = st["holdings"].copy()
+    for part in np.array_split(np.random.default_rng(1).permutation(n).astype(np.int64), 2):
+        cy.trader_orders(part, st["indptr"], st["indices"], 0.125, st["s"], s_new, st["gid"],
+                         st["kind"], st["pool"], st["fraction"], st["gain"], hold,
+                         st["base_slot"], st["quote_slot"], st["momentum"], st["mispricing"],
+                         st["gas"], st["min_value"], st["price"], 0.5, 1.0, 0.5, 0.3, 0.6, 42,
+                         9, buy, sell, acc_flow, n_orders, acc_s)
+    assert np.array_equal(s_new[:n], whole[0][:n]) and np.array_equal(buy, whole[2])
+    assert np.array_equal(to_doubles(normalize(acc_flow)), whole[5][0])
+    assert np.array_equal(n_orders, whole[4])
+
+
+def test_one_fundamentalist_by_hand():
+    """Below the oracle price a fundamentalist buys fraction * sig of its quote, pays gas,
+    and receives buy / clearing base; holdings and wealth sums follow."""
+    st = _state(1, 0, 1, 2, 3, k=0)
+    st.update(kind=np.array([2], np.int8), pool=np.array([0], np.int32),
+              fraction=np.array([0.1]), gain=np.array([10.0]),
+              holdings=np.array([[5.0], [1000.0]]), base_slot=np.array([0]),
+              quote_slot=np.array([1]), mispricing=np.array([0.05]), gas=np.array([1.0]),
+              min_value=np.array([0.5]), price=np.array([2.0]), clearing=np.array([2.5]),
+              slot_value=np.array([2.0, 1.0]))
+    s_new, hold, buy, sell, n_orders, sums = _tick(cy, st, 1, 1, 2)
+    from tokensim_hpc._kernels import rng
+
+    xi = np.empty(1)
+    rng.normal(42, st["gid"], 9, cy.STREAM_TRADER, 0, xi)
+    sig = np.tanh(10.0 * 0.05 + 0.3 * xi[0])
+    assert s_new[0] == pytest.approx(sig, rel=1e-15)
+    assert buy[0] == pytest.approx(0.1 * sig * 1000.0, rel=1e-15) and sell[0] == 0.0
+    assert hold[1, 0] == pytest.approx(1000.0 - buy[0] - 1.0)
+    assert hold[0, 0] == pytest.approx(5.0 + buy[0] / 2.5)
+    assert n_orders[0] == 1 and sums[0][0] == buy[0]
+    assert sums[2][0] == hold[0, 0] and sums[2][1] == hold[1, 0]
+    assert sums[3][2] == pytest.approx(2.0 * hold[0, 0] + hold[1, 0], rel=1e-15)
+
+
+def test_small_orders_and_gas():
+    """An order worth less than min_value is not placed; nobody pays gas it lacks."""
+    st = _state(3, 0, 1, 2, 4, k=0)
+    st.update(kind=np.array([0, 0, 0], np.int8), pool=np.zeros(3, np.int32),
+              fraction=np.full(3, 1.0), holdings=np.array([[10.0, 10.0, 10.0],
+                                                          [0.5, 100.0, 100.0]]),
+              base_slot=np.array([0]), quote_slot=np.array([1]), gas=np.array([1.0]),
+              min_value=np.array([1e9]), price=np.array([1.0]))
+    _, hold, buy, sell, n_orders, _ = _tick(cy, st, 3, 1, 2)
+    assert not buy.any() and not sell.any() and n_orders[0] == 0
+    np.testing.assert_array_equal(hold, st["holdings"])

@@ -1,0 +1,224 @@
+"""The tokenized economy (``run.model = "defi"``) on a partitioned domain.
+
+Markets (chains, constant-product pools; ``tokensim_hpc.markets``) are
+replicated on every rank. Agents are struct-of-arrays over the owned ones:
+a type code, a home pool, heterogeneous strategy parameters (order
+fraction, fundamental gain; lognormal, drawn by global id), a sentiment
+(also over ghost slots, for the herding traders' neighbour sums) and
+holdings per (chain, token) slot. A tick:
+
+1. the oracle prices step (seeded GBM, one per base token);
+2. halo exchange of sentiment, overlapped with the order kernel on interior
+   agents; the kernel on boundary agents;
+3. one exact reduction of every pool's buy and sell flow and of sentiment
+   per type; every rank clears the same batches in the same pools;
+4. fills at the clearing prices with gas burned, then one exact reduction
+   of holdings per slot and wealth per type.
+
+Everything an agent does depends on its global id, the tick and the
+reduced totals only, so the run is bit-identical on any number of ranks.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .._kernels.exactsum import normalize
+from ..markets.amm import PoolBook
+from ..markets.oracle import GBMOracle
+from ..parallel.reduce import allreduce_exact, allreduce_sum_int, new_accumulators
+
+TYPE_NAMES = ("noise", "herding", "fundamentalist")
+# Draws of the set-up stream (a counter-based stream of its own, tick 0).
+STREAM_SETUP = 4
+_DRAW_TYPE, _DRAW_POOL, _DRAW_FRACTION, _DRAW_GAIN = 0, 1, 2, 3
+
+
+class Defi:
+    """Economy state and step on one rank's domain.
+
+    Parameters
+    ----------
+    domain : :class:`tokensim_hpc.engine.Domain`
+    scenario : :class:`tokensim_hpc.scenario.Scenario` (``run.model = "defi"``)
+    kernels : namespace of kernel modules (``kernels.defi``, ``kernels.rng``)
+    overlap : bool
+    """
+
+    def __init__(self, domain, scenario, kernels, overlap=True):
+        self.d = domain
+        self.p = p = scenario.model
+        self.market = scenario.markets
+        self.k = kernels.defi
+        self.rng = kernels.rng
+        self.seed = int(scenario.run.seed)
+        self.overlap = overlap
+        self.pools = PoolBook(self.market)
+        self.slots = self.market.slots()
+        self.chain_names = [c.name for c in self.market.chains]
+        n, n_pools = domain.n_owned, self.pools.n_pools
+        self._setup_agents(n, n_pools)
+        # Per pool: the gas fee of its chain, the smallest order, the chain's block interval.
+        chains = self.market.chains
+        self.gas = np.array([chains[c].gas_fee for c in self.pools.chain])
+        self.block_interval = np.array([chains[c].block_interval for c in self.pools.chain])
+        self.min_value = np.maximum(p.min_order, p.min_order_gas * self.gas)
+        self.slot_value = np.zeros(len(self.slots))
+        self.price_prev = self.pools.prices()
+        self.clearing = self.pools.prices()
+        # One oracle per base token symbol, started at the first pool quoting it.
+        bases = [pl.base for pl in self.market.pools]
+        self.assets = list(dict.fromkeys(bases))
+        self.pool_asset = np.array([self.assets.index(b) for b in bases], dtype=np.int64)
+        p0 = [self.clearing[bases.index(a)] for a in self.assets]
+        self.oracle = GBMOracle(p0, [p.oracle_mu] * len(p0), [p.oracle_sigma] * len(p0),
+                                1.0 / p.ticks_per_day, self.seed, self.rng.normal)
+        self.gas_burned = np.zeros(len(chains))
+        self._update_slot_values()
+
+    # -- set-up ----------------------------------------------------------------
+
+    def _draws(self, draw, normal=False):
+        out = np.empty(self.d.n_owned)
+        (self.rng.normal if normal else self.rng.uniform)(self.seed, self.d.gid, 0, STREAM_SETUP,
+                                                          draw, out)
+        return out
+
+    def _setup_agents(self, n, n_pools):
+        p, d = self.p, self.d
+        u = self._draws(_DRAW_TYPE)
+        self.kind = np.where(u < p.frac_noise, 0,
+                             np.where(u < p.frac_noise + p.frac_herding, 1, 2)).astype(np.int8)
+        self.pool = np.minimum((self._draws(_DRAW_POOL) * n_pools).astype(np.int32),
+                               n_pools - 1).astype(np.int32)
+        h = p.heterogeneity
+        self.fraction = np.minimum(
+            p.order_fraction * np.exp(h * self._draws(_DRAW_FRACTION, True)), 1.0)
+        self.gain = p.fundamental_gain * np.exp(h * self._draws(_DRAW_GAIN, True))
+        self.holdings = np.zeros((len(self.slots), n))
+        cols = np.arange(n)
+        self.holdings[self.pools.quote_slot[self.pool], cols] = p.quote0
+        self.holdings[self.pools.base_slot[self.pool], cols] = \
+            p.base_value0 / self.pools.prices()[self.pool]
+        slots = n + d.halo.n_ghost
+        self.s = np.zeros(slots)
+        self.s_new = np.zeros(slots)
+        self.buy = np.zeros(n)
+        self.sell = np.zeros(n)
+        self.type_counts = allreduce_sum_int(d.comm, np.bincount(self.kind, minlength=3))
+
+    def _update_slot_values(self):
+        """Quote value of one unit of each slot: pool price for a base token, 1 for a
+        quote token, 0 for a token no pool trades."""
+        self.slot_value[:] = 0.0
+        prices = self.pools.prices()
+        for i in range(self.pools.n_pools - 1, -1, -1):  # the first pool of a token wins
+            self.slot_value[self.pools.quote_slot[i]] = 1.0
+        for i in range(self.pools.n_pools - 1, -1, -1):
+            self.slot_value[self.pools.base_slot[i]] = prices[i]
+
+    # -- output metadata -------------------------------------------------------
+
+    def axes(self) -> dict:
+        """Labels of the second axes of the model's datasets."""
+        return {"pools": self.pools.names, "slots": [f"{c}:{t}" for c, t in self.slots],
+                "chains": self.chain_names, "types": list(TYPE_NAMES),
+                "agent_type": list(TYPE_NAMES), "agent_pool": self.pools.names}
+
+    def static_columns(self) -> dict:
+        return {"type": self.kind.astype(np.int64), "pool": self.pool.astype(np.int64)}
+
+    def snapshot(self) -> dict:
+        """Owned agents' columns for an output snapshot. Local."""
+        return {"sentiment": self.s[:self.d.n_owned], "holdings": self.holdings}
+
+    # -- a tick ----------------------------------------------------------------
+
+    def _orders(self, rows, tick, momentum, mispricing, min_value):
+        p, d = self.p, self.d
+        self.k.trader_orders(rows, d.indptr, d.indices, d.uniform_weight, self.s, self.s_new,
+                             d.gid, self.kind, self.pool, self.fraction, self.gain,
+                             self.holdings, self.pools.base_slot, self.pools.quote_slot,
+                             momentum, mispricing, self.gas, min_value, self.clearing,
+                             p.w_self, p.w_neighbours, p.w_momentum, p.sigma, p.noise_sigma,
+                             self.seed, tick, self.buy, self.sell, self._acc[:self._n_flow],
+                             self._n_orders, self._acc[self._n_flow:])
+
+    def step(self, tick: int, timers) -> dict:
+        """Advance one tick; return its record (identical on every rank). Collective."""
+        d, p, pools = self.d, self.p, self.pools
+        n_pools = pools.n_pools
+        oracle = self.oracle.step()[self.pool_asset]
+        prices = pools.prices()
+        momentum = np.clip(p.momentum_scale * np.log(prices / self.price_prev), -1.0, 1.0)
+        mispricing = np.log(oracle / prices)
+        # Chains between blocks take no orders this tick.
+        min_value = np.where(tick % self.block_interval == 0, self.min_value, math.inf)
+        self._n_flow = 2 * n_pools
+        self._acc = new_accumulators(2 * n_pools + 3)
+        self._n_orders = np.zeros(n_pools, dtype=np.int64)
+        with timers("halo+kernel"):
+            if self.overlap:
+                pending = d.halo.start(self.s)
+                self._orders(d.interior_rows, tick, momentum, mispricing, min_value)
+                d.halo.finish(pending)
+                self._orders(d.boundary_rows, tick, momentum, mispricing, min_value)
+            else:
+                d.halo.exchange(self.s)
+                self._orders(d.all_rows, tick, momentum, mispricing, min_value)
+        with timers("reduce"):
+            sums = allreduce_exact(d.comm, _append_total(self._acc, slice(2 * n_pools, None)))
+            n_orders = allreduce_sum_int(d.comm, self._n_orders)
+        buy_quote, sell_base = sums[0:2 * n_pools:2], sums[1:2 * n_pools:2]
+        sentiment_by_type = sums[2 * n_pools:-1]
+        with timers("clearing"):
+            self.price_prev = prices
+            self.clearing = pools.clear(buy_quote, sell_base)
+            gas = n_orders * self.gas
+            burned = np.bincount(pools.chain, weights=gas, minlength=len(self.chain_names))
+            self.gas_burned += burned
+            self._update_slot_values()
+        acc_h = new_accumulators(len(self.slots))
+        acc_w = new_accumulators(3)
+        with timers("kernel"):
+            self.k.fill_orders(self.kind, self.pool, self.buy, self.sell, pools.base_slot,
+                               pools.quote_slot, self.clearing, self.gas, self.slot_value,
+                               self.holdings, acc_h, acc_w)
+        with timers("reduce"):
+            totals = allreduce_exact(d.comm, _append_total(np.vstack((acc_h, acc_w)),
+                                                           slice(len(self.slots), None)))
+        holdings, wealth_by_type = totals[:len(self.slots)], totals[len(self.slots):-1]
+        self.s, self.s_new = self.s_new, self.s
+        counts = np.maximum(self.type_counts, 1)
+        return {
+            "pool_price": self.clearing.copy(), "pool_base": pools.base.copy(),
+            "pool_quote": pools.quote.copy(), "buy_quote": buy_quote, "sell_base": sell_base,
+            "oracle_price": oracle, "holdings": holdings, "gas_burned": burned,
+            "orders": n_orders.astype(np.float64),
+            "mean_sentiment": float(sums[-1]) / d.n_total,
+            "sentiment_by_type": sentiment_by_type / counts,
+            "wealth_by_type": wealth_by_type, "total_wealth": float(totals[-1]),
+        }
+
+    def summary(self, records: dict) -> list[str]:
+        """Lines of the run summary (rank 0)."""
+        out = []
+        price = records["pool_price"]
+        for i, name in enumerate(self.pools.names):
+            out.append(f"  {name:<24} price {price[0, i]:.6g} -> {price[-1, i]:.6g}, "
+                       f"{int(records['orders'][:, i].sum()):,} orders")
+        gas = records["gas_burned"].sum(axis=0)
+        out.append("  gas burned    " + ", ".join(f"{c} {g:.4g}" for c, g in
+                                                  zip(self.chain_names, gas, strict=True)))
+        out.append(f"  total wealth  {records['total_wealth'][0]:.6e} -> "
+                   f"{records['total_wealth'][-1]:.6e} quote")
+        return out
+
+
+def _append_total(acc: np.ndarray, rows: slice) -> np.ndarray:
+    """``acc`` with one more row: the exact sum of ``acc[rows]`` (limb by limb, after
+    normalizing those rows so that the limbs cannot overflow)."""
+    normalize(acc[rows])
+    return np.vstack((acc, acc[rows].sum(axis=0)))
