@@ -5,7 +5,8 @@ A tick is split around the one reduction of order flow: ``trader_orders``
 (every agent's signal by its type, then its order in its home pool; run on
 interior rows while the halo exchange of sentiment is in flight, then on
 boundary rows) and ``fill_orders`` (every order filled at its pool's clearing
-price, gas burned, holdings summed per slot and wealth per type). All sums
+price, gas burned, the running exact totals of holdings per type and slot
+updated by the changes). All sums
 go to exact accumulators, so the reduced totals and therefore the pools
 do not depend on how agents are split over ranks.
 
@@ -113,30 +114,35 @@ def fill_orders(const int8_t[::1] kind, const int32_t[::1] pool,
                 const double[::1] buy, const double[::1] sell,
                 const int64_t[::1] base_slot, const int64_t[::1] quote_slot,
                 const double[::1] clearing, const double[::1] gas,
-                const double[::1] slot_value, double[:, ::1] holdings,
-                int64_t[:, ::1] acc_holdings, int64_t[:, ::1] acc_wealth):
+                double[:, ::1] holdings, int64_t[:, ::1] acc_holdings):
     """Fill every owned agent's order at its pool's clearing price. Local.
 
     A buyer pays buy + gas quote and receives buy / clearing base; a seller
-    gives sell base and receives sell * clearing - gas quote. Then each
-    slot's holdings go to acc_holdings[slot] and each agent's wealth,
-    sum_s holdings[s, i] * slot_value[s], to acc_wealth[type].
+    gives sell base and receives sell * clearing - gas quote.
+    ``acc_holdings`` (row type * n_slots + slot) holds the exact running total
+    of each type's holdings per slot: every changed holding h -> h' adds h'
+    and -h to it, so a tick costs four exact adds per order, not one per
+    agent and slot.
     """
-    cdef Py_ssize_t i, s, p, n = buy.shape[0], n_slots = holdings.shape[0]
-    cdef double w, h
+    cdef Py_ssize_t i, p, b, q, row, n = buy.shape[0], n_slots = holdings.shape[0]
+    cdef double old_b, old_q
     with nogil:
         for i in range(n):
+            if buy[i] <= 0.0 and sell[i] <= 0.0:
+                continue
             p = pool[i]
+            b = base_slot[p]
+            q = quote_slot[p]
+            old_b = holdings[b, i]
+            old_q = holdings[q, i]
             if buy[i] > 0.0:
-                holdings[quote_slot[p], i] -= buy[i] + gas[p]
-                holdings[base_slot[p], i] += buy[i] / clearing[p]
-            elif sell[i] > 0.0:
-                holdings[base_slot[p], i] -= sell[i]
-                holdings[quote_slot[p], i] += sell[i] * clearing[p] - gas[p]
-            w = 0.0
-            for s in range(n_slots):
-                h = holdings[s, i]
-                if h != 0.0:
-                    acc_add(&acc_holdings[s, 0], h)
-                    w = w + h * slot_value[s]
-            acc_add(&acc_wealth[kind[i], 0], w)
+                holdings[q, i] = old_q - (buy[i] + gas[p])
+                holdings[b, i] = old_b + buy[i] / clearing[p]
+            else:
+                holdings[b, i] = old_b - sell[i]
+                holdings[q, i] = old_q + (sell[i] * clearing[p] - gas[p])
+            row = kind[i] * n_slots
+            acc_add(&acc_holdings[row + b, 0], holdings[b, i])
+            acc_add(&acc_holdings[row + b, 0], -old_b)
+            acc_add(&acc_holdings[row + q, 0], holdings[q, i])
+            acc_add(&acc_holdings[row + q, 0], -old_q)

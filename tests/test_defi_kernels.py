@@ -28,8 +28,7 @@ def _state(n, n_ghost, n_pools, n_slots, seed, k=6):
         "min_value": rs.uniform(0, 3, n_pools),
         "price": rs.uniform(0.5, 3, n_pools),
         "clearing": rs.uniform(0.5, 3, n_pools),
-        "slot_value": rs.uniform(0.5, 3, n_slots),
-    }
+            }
     st["indices"] = rs.integers(0, max(n + n_ghost, 1), st["indptr"][-1]).astype(np.int32)
     st["base_slot"][st["base_slot"] == st["quote_slot"]] = -1
     st["base_slot"] = np.where(st["base_slot"] < 0, (st["quote_slot"] + 1) % n_slots,
@@ -44,8 +43,7 @@ def _tick(mod, st, n, n_pools, n_slots, rows=None):
     buy, sell = np.zeros(n), np.zeros(n)
     acc_flow = np.zeros((2 * n_pools, NACC), dtype=np.int64)
     acc_s = np.zeros((3, NACC), dtype=np.int64)
-    acc_h = np.zeros((n_slots, NACC), dtype=np.int64)
-    acc_w = np.zeros((3, NACC), dtype=np.int64)
+    acc_h = np.zeros((3 * n_slots, NACC), dtype=np.int64)
     n_orders = np.zeros(n_pools, dtype=np.int64)
     mod.trader_orders(rows, st["indptr"], st["indices"], 0.125, st["s"], s_new, st["gid"],
                       st["kind"], st["pool"], st["fraction"], st["gain"], hold,
@@ -53,8 +51,8 @@ def _tick(mod, st, n, n_pools, n_slots, rows=None):
                       st["gas"], st["min_value"], st["price"], 0.5, 1.0, 0.5, 0.3, 0.6, 42, 9,
                       buy, sell, acc_flow, n_orders, acc_s)
     mod.fill_orders(st["kind"], st["pool"], buy, sell, st["base_slot"], st["quote_slot"],
-                    st["clearing"], st["gas"], st["slot_value"], hold, acc_h, acc_w)
-    sums = [to_doubles(normalize(a.copy())) for a in (acc_flow, acc_s, acc_h, acc_w)]
+                    st["clearing"], st["gas"], hold, acc_h)
+    sums = [to_doubles(normalize(a.copy())) for a in (acc_flow, acc_s, acc_h)]
     return s_new, hold, buy, sell, n_orders, sums
 
 
@@ -100,8 +98,7 @@ def test_one_fundamentalist_by_hand():
               fraction=np.array([0.1]), gain=np.array([10.0]),
               holdings=np.array([[5.0], [1000.0]]), base_slot=np.array([0]),
               quote_slot=np.array([1]), mispricing=np.array([0.05]), gas=np.array([1.0]),
-              min_value=np.array([0.5]), price=np.array([2.0]), clearing=np.array([2.5]),
-              slot_value=np.array([2.0, 1.0]))
+              min_value=np.array([0.5]), price=np.array([2.0]), clearing=np.array([2.5]))
     s_new, hold, buy, sell, n_orders, sums = _tick(cy, st, 1, 1, 2)
     from tokensim_hpc._kernels import rng
 
@@ -113,8 +110,9 @@ def test_one_fundamentalist_by_hand():
     assert hold[1, 0] == pytest.approx(1000.0 - buy[0] - 1.0)
     assert hold[0, 0] == pytest.approx(5.0 + buy[0] / 2.5)
     assert n_orders[0] == 1 and sums[0][0] == buy[0]
-    assert sums[2][0] == hold[0, 0] and sums[2][1] == hold[1, 0]
-    assert sums[3][2] == pytest.approx(2.0 * hold[0, 0] + hold[1, 0], rel=1e-15)
+    # The running totals of the fundamentalists' (type 2) slots got the changes only.
+    assert sums[2][2 * 2 + 0] == hold[0, 0] - 5.0 and sums[2][2 * 2 + 1] == hold[1, 0] - 1000.0
+    assert not sums[2][:4].any()
 
 
 def test_small_orders_and_gas():
@@ -128,3 +126,28 @@ def test_small_orders_and_gas():
     _, hold, buy, sell, n_orders, _ = _tick(cy, st, 3, 1, 2)
     assert not buy.any() and not sell.any() and n_orders[0] == 0
     np.testing.assert_array_equal(hold, st["holdings"])
+
+
+def test_running_totals_equal_a_fresh_sum():
+    """Initial totals plus fill_orders' changes = the exact sum of the new holdings,
+    per (type, slot)."""
+    from tokensim_hpc.numpy_kernels import exactsum
+
+    n, n_slots = 3000, 7
+    st = _state(n, 10, 4, n_slots, 11)
+
+    def totals(hold):
+        acc = np.zeros((3 * n_slots, NACC), dtype=np.int64)
+        row = st["kind"].astype(np.int64) * n_slots
+        for slot in range(n_slots):
+            exactsum.accumulate_grouped(hold[slot], row + slot, acc)
+        return acc
+
+    acc = totals(st["holdings"])
+    _, hold, buy, sell, n_orders, _ = _tick(cy, st, n, 4, n_slots)
+    assert n_orders.sum() > 500
+    # Exact accumulators: compare them limb for limb, not as rounded doubles.
+    acc_changes = np.zeros((3 * n_slots, NACC), dtype=np.int64)
+    cy.fill_orders(st["kind"], st["pool"], buy, sell, st["base_slot"], st["quote_slot"],
+                   st["clearing"], st["gas"], st["holdings"].copy(), acc_changes)
+    assert np.array_equal(normalize(acc + acc_changes), normalize(totals(hold)))

@@ -53,6 +53,7 @@ class Defi:
         self.market = scenario.markets
         self.k = kernels.defi
         self.rng = kernels.rng
+        self.es = kernels.exactsum
         self.seed = int(scenario.run.seed)
         self.overlap = overlap
         self.pools = PoolBook(self.market)
@@ -102,6 +103,12 @@ class Defi:
         self.holdings[self.pools.quote_slot[self.pool], cols] = p.quote0
         self.holdings[self.pools.base_slot[self.pool], cols] = \
             p.base_value0 / self.pools.prices()[self.pool]
+        # Exact running totals of holdings, row type * n_slots + slot (see fill_orders).
+        n_slots = len(self.slots)
+        self._acc_hold = new_accumulators(len(TYPE_NAMES) * n_slots)
+        kind = self.kind.astype(np.int64) * n_slots
+        for slot in range(n_slots):
+            self.es.accumulate_grouped(self.holdings[slot], kind + slot, self._acc_hold)
         slots = n + d.halo.n_ghost
         self.s = np.zeros(slots)
         self.s_new = np.zeros(slots)
@@ -180,16 +187,19 @@ class Defi:
             burned = np.bincount(pools.chain, weights=gas, minlength=len(self.chain_names))
             self.gas_burned += burned
             self._update_slot_values()
-        acc_h = new_accumulators(len(self.slots))
-        acc_w = new_accumulators(3)
+        n_slots, n_types = len(self.slots), len(TYPE_NAMES)
         with timers("kernel"):
             self.k.fill_orders(self.kind, self.pool, self.buy, self.sell, pools.base_slot,
-                               pools.quote_slot, self.clearing, self.gas, self.slot_value,
-                               self.holdings, acc_h, acc_w)
+                               pools.quote_slot, self.clearing, self.gas, self.holdings,
+                               self._acc_hold)
         with timers("reduce"):
-            totals = allreduce_exact(d.comm, _append_total(np.vstack((acc_h, acc_w)),
-                                                           slice(len(self.slots), None)))
-        holdings, wealth_by_type = totals[:len(self.slots)], totals[len(self.slots):-1]
+            normalize(self._acc_hold)
+            by_type = self._acc_hold.reshape(n_types, n_slots, -1)
+            totals = allreduce_exact(d.comm, np.vstack((self._acc_hold, by_type.sum(axis=0))))
+        held_by_type = totals[:n_types * n_slots].reshape(n_types, n_slots)
+        holdings = totals[n_types * n_slots:]
+        # Wealth at the new pool prices: a few numbers, the same on every rank.
+        wealth_by_type = (held_by_type * self.slot_value).sum(axis=1)
         self.s, self.s_new = self.s_new, self.s
         counts = np.maximum(self.type_counts, 1)
         return {
@@ -199,7 +209,8 @@ class Defi:
             "orders": n_orders.astype(np.float64),
             "mean_sentiment": float(sums[-1]) / d.n_total,
             "sentiment_by_type": sentiment_by_type / counts,
-            "wealth_by_type": wealth_by_type, "total_wealth": float(totals[-1]),
+            "wealth_by_type": wealth_by_type,
+            "total_wealth": float((holdings * self.slot_value).sum()),
         }
 
     def summary(self, records: dict) -> list[str]:

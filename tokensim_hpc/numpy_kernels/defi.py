@@ -54,8 +54,8 @@ def trader_orders(rows, indptr, indices, uniform_weight, s_old, s_new, gid, kind
     n_orders += np.bincount(p[is_buy | is_sell], minlength=n_orders.shape[0])
 
 
-def fill_orders(kind, pool, buy, sell, base_slot, quote_slot, clearing, gas, slot_value,
-                holdings, acc_holdings, acc_wealth):
+def fill_orders(kind, pool, buy, sell, base_slot, quote_slot, clearing, gas, holdings,
+                acc_holdings):
     """Numpy twin of ``defi.fill_orders``."""
     n = buy.shape[0]
     if n == 0:
@@ -64,13 +64,13 @@ def fill_orders(kind, pool, buy, sell, base_slot, quote_slot, clearing, gas, slo
     p = pool.astype(np.int64)
     qs, bs = quote_slot[p], base_slot[p]
     b, s = buy > 0.0, (buy <= 0.0) & (sell > 0.0)
-    holdings[qs[b], idx[b]] -= buy[b] + gas[p[b]]
-    holdings[bs[b], idx[b]] += buy[b] / clearing[p[b]]
-    holdings[bs[s], idx[s]] -= sell[s]
-    holdings[qs[s], idx[s]] += sell[s] * clearing[p[s]] - gas[p[s]]
-    w = np.zeros(n)
-    for slot in range(holdings.shape[0]):
-        h = holdings[slot]
-        exactsum.accumulate(h[h != 0.0], acc_holdings[slot])
-        w = np.where(h != 0.0, w + h * slot_value[slot], w)
-    exactsum.accumulate_grouped(w, kind.astype(np.int64), acc_wealth)
+    trade = b | s
+    old_b, old_q = holdings[bs, idx], holdings[qs, idx]
+    new_b = np.where(b, old_b + buy / clearing[p], old_b - sell)
+    new_q = np.where(b, old_q - (buy + gas[p]), old_q + (sell * clearing[p] - gas[p]))
+    holdings[bs[trade], idx[trade]] = new_b[trade]
+    holdings[qs[trade], idx[trade]] = new_q[trade]
+    row = kind.astype(np.int64) * holdings.shape[0]
+    for slot, new, old in ((bs, new_b, old_b), (qs, new_q, old_q)):
+        values = np.concatenate((new[trade], -old[trade]))
+        exactsum.accumulate_grouped(values, np.tile(row[trade] + slot[trade], 2), acc_holdings)
