@@ -66,3 +66,20 @@ def test_every_key_is_documented():
                 "model.s0_offset", "output.every", "engine.backend"):
         assert key in keys
     assert all(row[4] for row in describe_keys())
+
+
+def test_market_tables_belong_to_the_economy(tmp_path):
+    f = tmp_path / "b1_with_pool.toml"
+    f.write_text('[[pools]]\nchain = "x"\nbase = "A"\nquote = "B"\n'
+                 'reserve_base = 1.0\nreserve_quote = 1.0\n')
+    with pytest.raises(ScenarioError, match=r"\[\[pools\]\] is not allowed with run.model = 'b1'"):
+        resolve(str(f))
+    sc = resolve("defi", ["model.frac_noise=0.2", "model.frac_herding=0.5"])
+    assert len(sc.markets.pools) == 6 and len(sc.markets.bridges) == 2
+    assert tomllib.loads(sc.to_toml())["pools"][0]["chain"] == "ethereum"
+    with pytest.raises(ScenarioError, match="must sum to 1"):
+        resolve("defi", ["model.frac_noise=0.5"])
+    g = tmp_path / "no_pools.toml"
+    g.write_text('[run]\nmodel = "defi"\n[[chains]]\nname = "a"\ntokens = ["X", "Y"]\n')
+    with pytest.raises(ScenarioError, match="at least one"):
+        resolve(str(g))
