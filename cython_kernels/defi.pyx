@@ -12,7 +12,8 @@ do not depend on how agents are split over ranks.
 
 Agent types (``TYPE_*``): noise traders trade on their own shock; herding
 traders on their own and their neighbours' sentiment and the pool's
-momentum (as in B1); fundamentalists toward the oracle price. Holdings are
+momentum (as in B1); fundamentalists toward the oracle price; arbitrageurs
+across the two pools of their pair, on two chains. Holdings are
 a (slots, agents) array: row ``s`` is every agent's amount of slot s.
 """
 
@@ -28,11 +29,13 @@ cdef enum:
     _NOISE = 0
     _HERDING = 1
     _FUNDAMENTALIST = 2
-    _N_TYPES = 3
+    _ARBITRAGEUR = 3
+    _N_TYPES = 4
 STREAM_TRADER = _STREAM_TRADER
 TYPE_NOISE = _NOISE
 TYPE_HERDING = _HERDING
 TYPE_FUNDAMENTALIST = _FUNDAMENTALIST
+TYPE_ARBITRAGEUR = _ARBITRAGEUR
 N_TYPES = _N_TYPES
 
 
@@ -41,17 +44,21 @@ def trader_orders(const int64_t[::1] rows, const int64_t[::1] indptr,
                   const double[::1] s_old, double[::1] s_new, const int64_t[::1] gid,
                   const int8_t[::1] kind, const int32_t[::1] pool,
                   const double[::1] fraction, const double[::1] gain,
+                  const int32_t[::1] pair, const double[::1] arb_weight,
                   const double[:, ::1] holdings,
                   const int64_t[::1] base_slot, const int64_t[::1] quote_slot,
                   const double[::1] momentum, const double[::1] mispricing,
                   const double[::1] gas, const double[::1] min_value,
-                  const double[::1] price,
+                  const double[::1] price, const double[::1] fee,
+                  const double[::1] reserve_base,
+                  const int64_t[:, ::1] pair_pools, const double[::1] pair_cost,
                   double w_self, double w_neigh, double w_mom, double sigma,
                   double noise_sigma, uint64_t seed, uint64_t tick,
                   double[::1] buy, double[::1] sell,
+                  int32_t[::1] buy_pool, int32_t[::1] sell_pool,
                   int64_t[:, ::1] acc_flow, int64_t[::1] n_orders,
                   int64_t[:, ::1] acc_sentiment):
-    """Signal, sentiment and order of each agent in ``rows``. Local.
+    """Signal, sentiment and orders of each agent in ``rows``. Local.
 
     Per agent i with home pool p = pool[i] (base slot b, quote slot q, price
     P, gas g = gas[p]): one N(0, 1) shock xi (stream STREAM_TRADER, draw 0), then
@@ -61,23 +68,71 @@ def trader_orders(const int64_t[::1] rows, const int64_t[::1] indptr,
     * herding: sig = tanh(w_self s_i + w_neigh n_i + w_mom momentum[p] + sigma xi),
       n_i = uniform_weight * (neighbour sum of s, four partial sums);
     * fundamentalist: sig = tanh(gain_i * mispricing[p] + sigma xi), with
-      mispricing = ln(oracle / price) of the pool.
+      mispricing = ln(oracle / price) of the pool;
+    * arbitrageur: sig = 0, and the arbitrage below.
 
     s_new[i] = sig. A buy spends fraction_i * sig of the quote holding (at
     most the holding less the gas), a sell offers fraction_i * |sig| of the
     base holding (if the quote holding pays the gas); an order worth less
-    than min_value[p] (in quote, at P) is not placed. buy[i] / sell[i]
-    receive the order (0 if none); acc_flow rows 2 p and 2 p + 1 the pool's
+    than min_value[p] (in quote, at P) is not placed.
+
+    An arbitrageur watches the two pools of its pair (same base and quote
+    tokens on two chains): it buys alpha base in the cheaper pool c and sells
+    alpha in the dearer pool d in the same tick (paper 4.1: alpha maximises
+    alpha * spread - C(alpha)). spread = P_d (1 - f_d)(1 - cost) - P_c / (1 - f_c)
+    with cost the bridge fee of moving the inventory back; C(alpha) =
+    kappa alpha^2 + gas with kappa = P_c / x_c + P_d / x_d (the pools' price
+    impact), so alpha* = spread / (2 kappa), shared among the pair's
+    arbitrageurs by arb_weight (their weights sum to 1). It trades only if
+    its share of the profit, alpha spread / 2, pays both gas fees, and no
+    more than its quote on chain c and its base on chain d allow.
+
+    buy[i] (quote, in pool buy_pool[i]) and sell[i] (base, in sell_pool[i])
+    receive the orders (0 if none); acc_flow rows 2 p and 2 p + 1 the pools'
     Q and B; n_orders[p] the count; acc_sentiment[type] the sentiment.
     """
-    cdef Py_ssize_t r, i, p, n_rows = rows.shape[0]
-    cdef double sig, xi, drive, q_hold, amount
+    cdef Py_ssize_t r, i, p, c, d, n_rows = rows.shape[0]
+    cdef double sig, xi, drive, q_hold, amount, spread, kappa, alpha, cap
     cdef int k
     with nogil:
         for r in range(n_rows):
             i = rows[r]
             p = pool[i]
             k = kind[i]
+            buy[i] = 0.0
+            sell[i] = 0.0
+            buy_pool[i] = p
+            sell_pool[i] = p
+            if k == _ARBITRAGEUR:
+                s_new[i] = 0.0
+                c = pair_pools[pair[i], 0]
+                d = pair_pools[pair[i], 1]
+                if price[d] < price[c]:
+                    c, d = d, c
+                spread = (price[d] * (1.0 - fee[d]) * (1.0 - pair_cost[pair[i]])
+                          - price[c] / (1.0 - fee[c]))
+                if spread <= 0.0:
+                    continue
+                kappa = price[c] / reserve_base[c] + price[d] / reserve_base[d]
+                alpha = arb_weight[i] * spread / (2.0 * kappa)
+                cap = (holdings[quote_slot[c], i] - gas[c]) / price[c]
+                if alpha > cap:
+                    alpha = cap
+                if alpha > holdings[base_slot[d], i]:
+                    alpha = holdings[base_slot[d], i]
+                if (alpha <= 0.0 or 0.5 * alpha * spread < gas[c] + gas[d]
+                        or holdings[quote_slot[d], i] < gas[d]
+                        or alpha * price[c] < min_value[c] or alpha * price[d] < min_value[d]):
+                    continue
+                buy[i] = alpha * price[c]
+                buy_pool[i] = c
+                acc_add(&acc_flow[2 * c, 0], buy[i])
+                n_orders[c] += 1
+                sell[i] = alpha
+                sell_pool[i] = d
+                acc_add(&acc_flow[2 * d + 1, 0], alpha)
+                n_orders[d] += 1
+                continue
             xi = philox_normal(seed, <uint64_t>gid[i], tick, _STREAM_TRADER, 0)
             if k == _HERDING:
                 drive = (w_self * s_old[i]
@@ -92,8 +147,6 @@ def trader_orders(const int64_t[::1] rows, const int64_t[::1] indptr,
             s_new[i] = sig
             acc_add(&acc_sentiment[k, 0], sig)
             q_hold = holdings[quote_slot[p], i]
-            buy[i] = 0.0
-            sell[i] = 0.0
             if sig > 0.0:
                 amount = fraction[i] * sig * q_hold
                 if amount > q_hold - gas[p]:
@@ -110,39 +163,44 @@ def trader_orders(const int64_t[::1] rows, const int64_t[::1] indptr,
                     n_orders[p] += 1
 
 
-def fill_orders(const int8_t[::1] kind, const int32_t[::1] pool,
-                const double[::1] buy, const double[::1] sell,
+def fill_orders(const int8_t[::1] kind, const int32_t[::1] buy_pool,
+                const int32_t[::1] sell_pool, const double[::1] buy, const double[::1] sell,
                 const int64_t[::1] base_slot, const int64_t[::1] quote_slot,
                 const double[::1] clearing, const double[::1] gas,
                 double[:, ::1] holdings, int64_t[:, ::1] acc_holdings):
-    """Fill every owned agent's order at its pool's clearing price. Local.
+    """Fill every owned agent's orders at their pools' clearing prices. Local.
 
-    A buyer pays buy + gas quote and receives buy / clearing base; a seller
-    gives sell base and receives sell * clearing - gas quote.
-    ``acc_holdings`` (row type * n_slots + slot) holds the exact running total
-    of each type's holdings per slot: every changed holding h -> h' adds h'
-    and -h to it, so a tick costs four exact adds per order, not one per
-    agent and slot.
+    A buy of ``buy`` quote in pool p = buy_pool[i] pays buy + gas quote and
+    receives buy / clearing base; a sell of ``sell`` base in p = sell_pool[i]
+    receives sell * clearing - gas quote (an arbitrageur has one of each, in
+    two pools). ``acc_holdings`` (row type * n_slots + slot) holds the exact
+    running total of each type's holdings per slot: every changed holding
+    h -> h' adds h' and -h to it, so a tick costs four exact adds per order,
+    not one per agent and slot.
     """
-    cdef Py_ssize_t i, p, b, q, row, n = buy.shape[0], n_slots = holdings.shape[0]
-    cdef double old_b, old_q
+    cdef Py_ssize_t i, n = buy.shape[0], n_slots = holdings.shape[0]
+    cdef Py_ssize_t row
     with nogil:
         for i in range(n):
-            if buy[i] <= 0.0 and sell[i] <= 0.0:
-                continue
-            p = pool[i]
-            b = base_slot[p]
-            q = quote_slot[p]
-            old_b = holdings[b, i]
-            old_q = holdings[q, i]
-            if buy[i] > 0.0:
-                holdings[q, i] = old_q - (buy[i] + gas[p])
-                holdings[b, i] = old_b + buy[i] / clearing[p]
-            else:
-                holdings[b, i] = old_b - sell[i]
-                holdings[q, i] = old_q + (sell[i] * clearing[p] - gas[p])
             row = kind[i] * n_slots
-            acc_add(&acc_holdings[row + b, 0], holdings[b, i])
-            acc_add(&acc_holdings[row + b, 0], -old_b)
-            acc_add(&acc_holdings[row + q, 0], holdings[q, i])
-            acc_add(&acc_holdings[row + q, 0], -old_q)
+            if buy[i] > 0.0:
+                _move(holdings, acc_holdings, row, i, base_slot[buy_pool[i]],
+                      buy[i] / clearing[buy_pool[i]],
+                      quote_slot[buy_pool[i]], -(buy[i] + gas[buy_pool[i]]))
+            if sell[i] > 0.0:
+                _move(holdings, acc_holdings, row, i, base_slot[sell_pool[i]], -sell[i],
+                      quote_slot[sell_pool[i]],
+                      sell[i] * clearing[sell_pool[i]] - gas[sell_pool[i]])
+
+
+cdef inline void _move(double[:, ::1] holdings, int64_t[:, ::1] acc, Py_ssize_t row,
+                       Py_ssize_t i, Py_ssize_t b, double db, Py_ssize_t q,
+                       double dq) noexcept nogil:
+    """holdings[b, i] += db and holdings[q, i] += dq, with their exact changes."""
+    cdef double old_b = holdings[b, i], old_q = holdings[q, i]
+    holdings[b, i] = old_b + db
+    holdings[q, i] = old_q + dq
+    acc_add(&acc[row + b, 0], holdings[b, i])
+    acc_add(&acc[row + b, 0], -old_b)
+    acc_add(&acc[row + q, 0], holdings[q, i])
+    acc_add(&acc[row + q, 0], -old_q)

@@ -90,11 +90,11 @@ def test_output_layout_and_labels(runs):
         assert f["timeseries/holdings"].shape == (24, 9)
         assert f["snapshots/holdings"].shape == (4, 9, 4000)
         assert f["agents/type"].attrs["labels"].tolist() == ["noise", "herding",
-                                                             "fundamentalist"]
+                                                             "fundamentalist", "arbitrageur"]
         for name in ("timeseries/pool_price", "snapshots/holdings", "agents/type"):
             assert f[name].attrs["units"] is not None and f[name].attrs["description"]
-        kinds = np.bincount(f["agents/type"][...], minlength=3)
-        assert np.all(np.abs(kinds / 4000 - [0.3, 0.4, 0.3]) < 0.03)
+        kinds = np.bincount(f["agents/type"][...], minlength=4)
+        assert np.all(np.abs(kinds / 4000 - [0.3, 0.35, 0.3, 0.05]) < 0.03)
 
 
 def test_misconfigured_market_is_refused_before_the_run(tmp_path):
@@ -106,3 +106,69 @@ def test_misconfigured_market_is_refused_before_the_run(tmp_path):
     assert proc.returncode == 2
     assert "bridges[1].to = 'cardano' is not allowed" in proc.stderr
     assert proc.stderr.count("error:") == 1 and not out.exists()
+
+
+GAP = """
+[run]
+model = "defi"
+ticks = 24
+[agents]
+n = 4000
+[model]
+frac_noise = {noise}
+frac_herding = 0.0
+frac_fundamentalist = 0.0
+frac_arbitrage = {arb}
+noise_sigma = 0.05
+oracle_sigma = 0.0
+[output]
+snapshots = false
+network = false
+[[chains]]
+name = "a"
+tokens = ["ETH", "USDC"]
+gas_fee = 0.01
+[[chains]]
+name = "b"
+tokens = ["ETH", "USDC"]
+gas_fee = 0.01
+[[pools]]
+chain = "a"
+base = "ETH"
+quote = "USDC"
+reserve_base = 1000.0
+reserve_quote = 3000000.0
+[[pools]]
+chain = "b"
+base = "ETH"
+quote = "USDC"
+reserve_base = 1000.0
+reserve_quote = 3300000.0
+[[bridges]]
+from = "a"
+to = "b"
+token = "USDC"
+rate = 0.999
+delay = 2
+liquidity = 1000000.0
+"""
+
+
+def test_arbitrage_narrows_a_planted_cross_chain_gap(tmp_path):
+    """Pools of one pair 10 % apart: arbitrageurs bring the gap down to the band their
+    costs leave (fees 0.3 % a side, the bridge's 0.1 %, and gas against each one's
+    share of the profit: about 1.5 % here) within two ticks; without them it stays."""
+    gaps = {}
+    for arb in (0.5, 0.0):
+        f = tmp_path / f"gap{arb}.toml"
+        f.write_text(GAP.format(noise=1.0 - arb, arb=arb))
+        out = tmp_path / f"gap{arb}.h5"
+        simulate(2, out, scenario=str(f))
+        with h5py.File(out, "r") as h:
+            price = h["timeseries/pool_price"][...]
+            orders = h["timeseries/orders"][...]
+        gaps[arb] = np.log(price[:, 1] / price[:, 0])
+        assert orders.sum() > 0
+    assert np.abs(gaps[0.0][12:]).min() > 0.08
+    assert gaps[0.5][0] < 0.6 * gaps[0.0][0] and gaps[0.5][1] < 0.02  # closes at once
+    assert np.abs(gaps[0.5][12:]).max() < 0.02 and np.abs(gaps[0.5][12:]).mean() < 0.013

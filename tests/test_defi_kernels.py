@@ -15,7 +15,7 @@ def _state(n, n_ghost, n_pools, n_slots, seed, k=6):
         "indptr": np.concatenate(([0], np.cumsum(degree))).astype(np.int64),
         "s": rs.uniform(-1, 1, n + n_ghost),
         "gid": rs.permutation(10 * n + 1)[:n].astype(np.int64),
-        "kind": rs.integers(0, 3, n).astype(np.int8),
+        "kind": rs.integers(0, 4, n).astype(np.int8),
         "pool": rs.integers(0, n_pools, n).astype(np.int32),
         "fraction": rs.uniform(0.0, 0.2, n),
         "gain": rs.uniform(1, 30, n),
@@ -28,7 +28,13 @@ def _state(n, n_ghost, n_pools, n_slots, seed, k=6):
         "min_value": rs.uniform(0, 3, n_pools),
         "price": rs.uniform(0.5, 3, n_pools),
         "clearing": rs.uniform(0.5, 3, n_pools),
+        "fee": rs.uniform(0, 0.01, n_pools),
+        "reserve_base": rs.uniform(1e3, 1e5, n_pools),
+        "pair_pools": np.array([[0, n_pools - 1], [n_pools // 2, 0]], dtype=np.int64),
+        "pair_cost": np.array([0.001, 0.0]),
             }
+    st["pair"] = np.where(st["kind"] == 3, rs.integers(0, 2, n), -1).astype(np.int32)
+    st["arb_weight"] = rs.uniform(0, 5.0, n)
     st["indices"] = rs.integers(0, max(n + n_ghost, 1), st["indptr"][-1]).astype(np.int32)
     st["base_slot"][st["base_slot"] == st["quote_slot"]] = -1
     st["base_slot"] = np.where(st["base_slot"] < 0, (st["quote_slot"] + 1) % n_slots,
@@ -36,24 +42,35 @@ def _state(n, n_ghost, n_pools, n_slots, seed, k=6):
     return st
 
 
+def _orders(mod, st, rows, s_new, hold, out):
+    buy, sell, buy_pool, sell_pool, acc_flow, n_orders, acc_s = out
+    mod.trader_orders(rows, st["indptr"], st["indices"], 0.125, st["s"], s_new, st["gid"],
+                      st["kind"], st["pool"], st["fraction"], st["gain"], st["pair"],
+                      st["arb_weight"], hold, st["base_slot"], st["quote_slot"], st["momentum"],
+                      st["mispricing"], st["gas"], st["min_value"], st["price"], st["fee"],
+                      st["reserve_base"], st["pair_pools"], st["pair_cost"], 0.5, 1.0, 0.5,
+                      0.3, 0.6, 42, 9, buy, sell, buy_pool, sell_pool, acc_flow, n_orders,
+                      acc_s)
+
+
+def _outputs(n, n_pools):
+    return (np.zeros(n), np.zeros(n), np.zeros(n, np.int32), np.zeros(n, np.int32),
+            np.zeros((2 * n_pools, NACC), dtype=np.int64), np.zeros(n_pools, dtype=np.int64),
+            np.zeros((4, NACC), dtype=np.int64))
+
+
 def _tick(mod, st, n, n_pools, n_slots, rows=None):
     rows = np.arange(n, dtype=np.int64) if rows is None else rows
     s_new = np.zeros_like(st["s"])
     hold = st["holdings"].copy()
-    buy, sell = np.zeros(n), np.zeros(n)
-    acc_flow = np.zeros((2 * n_pools, NACC), dtype=np.int64)
-    acc_s = np.zeros((3, NACC), dtype=np.int64)
-    acc_h = np.zeros((3 * n_slots, NACC), dtype=np.int64)
-    n_orders = np.zeros(n_pools, dtype=np.int64)
-    mod.trader_orders(rows, st["indptr"], st["indices"], 0.125, st["s"], s_new, st["gid"],
-                      st["kind"], st["pool"], st["fraction"], st["gain"], hold,
-                      st["base_slot"], st["quote_slot"], st["momentum"], st["mispricing"],
-                      st["gas"], st["min_value"], st["price"], 0.5, 1.0, 0.5, 0.3, 0.6, 42, 9,
-                      buy, sell, acc_flow, n_orders, acc_s)
-    mod.fill_orders(st["kind"], st["pool"], buy, sell, st["base_slot"], st["quote_slot"],
-                    st["clearing"], st["gas"], hold, acc_h)
+    out = _outputs(n, n_pools)
+    _orders(mod, st, rows, s_new, hold, out)
+    buy, sell, buy_pool, sell_pool, acc_flow, n_orders, acc_s = out
+    acc_h = np.zeros((4 * n_slots, NACC), dtype=np.int64)
+    mod.fill_orders(st["kind"], buy_pool, sell_pool, buy, sell, st["base_slot"],
+                    st["quote_slot"], st["clearing"], st["gas"], hold, acc_h)
     sums = [to_doubles(normalize(a.copy())) for a in (acc_flow, acc_s, acc_h)]
-    return s_new, hold, buy, sell, n_orders, sums
+    return s_new, hold, buy, sell, n_orders, sums, buy_pool, sell_pool
 
 
 @pytest.mark.parametrize("n", [0, 1, 2, 3000])
@@ -61,12 +78,15 @@ def test_twin_equal(n):
     st = _state(n, 50, 4, 7, n)
     a = _tick(cy, st, n, 4, 7)
     b = _tick(tw, st, n, 4, 7)
-    for x, y in zip(a[:5], b[:5], strict=True):
+    for x, y in zip(a[:5] + a[6:], b[:5] + b[6:], strict=True):
         assert np.array_equal(x, y)
     for x, y in zip(a[5], b[5], strict=True):
         assert np.array_equal(x, y)
     if n == 3000:
         assert (a[2] > 0).sum() > 100 and (a[3] > 0).sum() > 100  # both sides trade
+        both = (a[2] > 0) & (a[3] > 0)
+        assert both.sum() > 20 and np.all(st["kind"][both] == 3)  # arbitrage: two legs
+        assert np.all(a[6][both] != a[7][both])
 
 
 def test_rows_in_two_parts_give_the_whole():
@@ -74,17 +94,11 @@ def test_rows_in_two_parts_give_the_whole():
     st = _state(n, 30, 3, 5, 7)
     whole = _tick(cy, st, n, 3, 5)
     s_new = np.zeros_like(st["s"])
-    buy, sell = np.zeros(n), np.zeros(n)
-    acc_flow = np.zeros((6, NACC), dtype=np.int64)
-    acc_s = np.zeros((3, NACC), dtype=np.int64)
-    n_orders = np.zeros(3, dtype=np.int64)
+    out = _outputs(n, 3)
     hold = st["holdings"].copy()
     for part in np.array_split(np.random.default_rng(1).permutation(n).astype(np.int64), 2):
-        cy.trader_orders(part, st["indptr"], st["indices"], 0.125, st["s"], s_new, st["gid"],
-                         st["kind"], st["pool"], st["fraction"], st["gain"], hold,
-                         st["base_slot"], st["quote_slot"], st["momentum"], st["mispricing"],
-                         st["gas"], st["min_value"], st["price"], 0.5, 1.0, 0.5, 0.3, 0.6, 42,
-                         9, buy, sell, acc_flow, n_orders, acc_s)
+        _orders(cy, st, part, s_new, hold, out)
+    buy, sell, buy_pool, sell_pool, acc_flow, n_orders, acc_s = out
     assert np.array_equal(s_new[:n], whole[0][:n]) and np.array_equal(buy, whole[2])
     assert np.array_equal(to_doubles(normalize(acc_flow)), whole[5][0])
     assert np.array_equal(n_orders, whole[4])
@@ -99,7 +113,7 @@ def test_one_fundamentalist_by_hand():
               holdings=np.array([[5.0], [1000.0]]), base_slot=np.array([0]),
               quote_slot=np.array([1]), mispricing=np.array([0.05]), gas=np.array([1.0]),
               min_value=np.array([0.5]), price=np.array([2.0]), clearing=np.array([2.5]))
-    s_new, hold, buy, sell, n_orders, sums = _tick(cy, st, 1, 1, 2)
+    s_new, hold, buy, sell, n_orders, sums, _, _ = _tick(cy, st, 1, 1, 2)
     from tokensim_hpc._kernels import rng
 
     xi = np.empty(1)
@@ -123,7 +137,7 @@ def test_small_orders_and_gas():
                                                           [0.5, 100.0, 100.0]]),
               base_slot=np.array([0]), quote_slot=np.array([1]), gas=np.array([1.0]),
               min_value=np.array([1e9]), price=np.array([1.0]))
-    _, hold, buy, sell, n_orders, _ = _tick(cy, st, 3, 1, 2)
+    _, hold, buy, sell, n_orders, _, _, _ = _tick(cy, st, 3, 1, 2)
     assert not buy.any() and not sell.any() and n_orders[0] == 0
     np.testing.assert_array_equal(hold, st["holdings"])
 
@@ -137,17 +151,51 @@ def test_running_totals_equal_a_fresh_sum():
     st = _state(n, 10, 4, n_slots, 11)
 
     def totals(hold):
-        acc = np.zeros((3 * n_slots, NACC), dtype=np.int64)
+        acc = np.zeros((4 * n_slots, NACC), dtype=np.int64)
         row = st["kind"].astype(np.int64) * n_slots
         for slot in range(n_slots):
             exactsum.accumulate_grouped(hold[slot], row + slot, acc)
         return acc
 
     acc = totals(st["holdings"])
-    _, hold, buy, sell, n_orders, _ = _tick(cy, st, n, 4, n_slots)
+    _, hold, buy, sell, n_orders, _, buy_pool, sell_pool = _tick(cy, st, n, 4, n_slots)
     assert n_orders.sum() > 500
     # Exact accumulators: compare them limb for limb, not as rounded doubles.
-    acc_changes = np.zeros((3 * n_slots, NACC), dtype=np.int64)
-    cy.fill_orders(st["kind"], st["pool"], buy, sell, st["base_slot"], st["quote_slot"],
-                   st["clearing"], st["gas"], st["holdings"].copy(), acc_changes)
+    acc_changes = np.zeros((4 * n_slots, NACC), dtype=np.int64)
+    cy.fill_orders(st["kind"], buy_pool, sell_pool, buy, sell, st["base_slot"],
+                   st["quote_slot"], st["clearing"], st["gas"], st["holdings"].copy(),
+                   acc_changes)
     assert np.array_equal(normalize(acc + acc_changes), normalize(totals(hold)))
+
+
+def test_one_arbitrageur_by_hand():
+    """alpha* = spread / (2 kappa): buy alpha in the cheap pool, sell alpha in the dear one."""
+    st = _state(1, 0, 2, 4, 5, k=0)
+    st.update(kind=np.array([3], np.int8), pool=np.array([0], np.int32),
+              pair=np.array([0], np.int32), arb_weight=np.array([1.0]),
+              holdings=np.array([[50.0], [1e6], [50.0], [1e6]]),
+              base_slot=np.array([0, 2]), quote_slot=np.array([1, 3]),
+              price=np.array([110.0, 100.0]), fee=np.array([0.003, 0.001]),
+              reserve_base=np.array([1000.0, 2000.0]), gas=np.array([0.5, 0.1]),
+              min_value=np.array([1.0, 1.0]), pair_pools=np.array([[0, 1]]),
+              pair_cost=np.array([0.002]), clearing=np.array([109.0, 101.0]))
+    s_new, hold, buy, sell, n_orders, sums, buy_pool, sell_pool = _tick(cy, st, 1, 2, 4)
+    spread = 110.0 * (1 - 0.003) * (1 - 0.002) - 100.0 / (1 - 0.001)
+    kappa = 100.0 / 2000.0 + 110.0 / 1000.0
+    alpha = spread / (2 * kappa)
+    assert buy_pool[0] == 1 and sell_pool[0] == 0  # buys where it is cheap
+    assert buy[0] == pytest.approx(alpha * 100.0, rel=1e-14)
+    assert sell[0] == pytest.approx(alpha, rel=1e-14)
+    assert s_new[0] == 0.0 and n_orders.tolist() == [1, 1]
+    # Filled: +alpha*100/101 base and -(alpha*100 + gas) quote on chain 1; -alpha base
+    # and +alpha*109 - gas quote on chain 0.
+    assert hold[2, 0] == pytest.approx(50.0 + alpha * 100.0 / 101.0)
+    assert hold[3, 0] == pytest.approx(1e6 - alpha * 100.0 - 0.1)
+    assert hold[0, 0] == pytest.approx(50.0 - alpha)
+    assert hold[1, 0] == pytest.approx(1e6 + alpha * 109.0 - 0.5)
+    # No gap after fees and bridge cost: no trade.
+    st.update(price=np.array([100.2, 100.0]))
+    _, _, buy, sell, n_orders, _, _, _ = _tick(cy, st, 1, 2, 4)
+    assert buy[0] == 0.0 and sell[0] == 0.0 and n_orders.sum() == 0
+    for mod in (cy, tw):
+        assert _tick(mod, st, 1, 2, 4)[2][0] == 0.0

@@ -21,3 +21,11 @@ def test_every_dataset_and_attribute_is_in_the_readme():
 
 def test_readme_shows_the_two_commands():
     assert "make run" in README and "make test" in README
+
+
+def test_readme_key_table_is_the_generated_one(capsys):
+    from tokensim_hpc.cli import main
+
+    assert main(["keys", "--markdown"]) == 0
+    table = capsys.readouterr().out.strip()
+    assert table in README, "regenerate it: python -m tokensim_hpc keys --markdown"

@@ -56,8 +56,11 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("scenarios", help="list the built-in scenarios",
                    description="List the built-in scenarios with a one-line description.")
-    sub.add_parser("keys", help="list every scenario key with its default and allowed values",
-                   description="List every scenario key, its default, unit and allowed values.")
+    keys = sub.add_parser("keys", help="list every scenario key with its default and allowed "
+                          "values", description="List every scenario key, its default, unit "
+                          "and allowed values.")
+    keys.add_argument("--markdown", action="store_true",
+                      help="print the table of the README's 'Scenario keys' section")
 
     plot = sub.add_parser("plot", help="draw a run file's time series and sentiment map (PNG)",
                           description="Draw the market time series and the agents' sentiment "
@@ -88,6 +91,12 @@ def _cmd_scenarios(args) -> int:
 def _cmd_keys(args) -> int:
     from .scenario import describe_keys
 
+    if args.markdown:
+        print("| key | default | unit | allowed | meaning |\n|---|---|---|---|---|")
+        for key, default, unit, allowed, doc in describe_keys():
+            shown = "required" if default == "-" else f"`{default}`"
+            print(f"| `{key}` | {shown} | {unit} | {allowed} | {doc} |")
+        return 0
     for key, default, unit, allowed, doc in describe_keys():
         unit_s = f" [{unit}]" if unit else ""
         print(f"{key:26s} = {default:10s}{unit_s}\n    {doc}; allowed: {allowed}")

@@ -30,7 +30,14 @@ from .fields import (
     spec_field,
     toml_value,
 )
-from .markets.spec import BridgeSpec, ChainSpec, MarketSpec, PoolSpec, parse_markets
+from .markets.spec import (
+    BridgeSpec,
+    ChainSpec,
+    MarketSpec,
+    PoolSpec,
+    arbitrage_pairs,
+    parse_markets,
+)
 
 BUILTIN_PACKAGE = "tokensim_hpc.scenarios"
 
@@ -129,8 +136,12 @@ class DefiModel:
                                 float_range(0.0, 1.0))
     frac_herding: float = setting(0.4, "share of herding traders", "fraction",
                                   float_range(0.0, 1.0))
-    frac_fundamentalist: float = setting(0.3, "share of fundamentalists (the three shares "
-                                         "sum to 1)", "fraction", float_range(0.0, 1.0))
+    frac_fundamentalist: float = setting(0.3, "share of fundamentalists", "fraction",
+                                         float_range(0.0, 1.0))
+    frac_arbitrage: float = setting(0.0, "share of arbitrageurs (the four shares sum to 1); "
+                                    "each watches one pair of pools of the same tokens on "
+                                    "two chains joined by a bridge", "fraction",
+                                    float_range(0.0, 1.0))
     quote0: float = setting(1000.0, "initial quote tokens per agent, in its home pool's quote",
                             "quote", float_range(0.0, 1e15))
     base_value0: float = setting(1000.0, "initial base tokens per agent, worth this much quote "
@@ -289,13 +300,19 @@ def build_scenario(data: dict, name: str) -> Scenario:
 
 
 def _check_defi(model, markets) -> None:
-    shares = model.frac_noise + model.frac_herding + model.frac_fundamentalist
+    shares = (model.frac_noise + model.frac_herding + model.frac_fundamentalist
+              + model.frac_arbitrage)
     if abs(shares - 1.0) > 1e-9:
         raise ScenarioError(f"model.frac_noise + model.frac_herding + model.frac_fundamentalist "
-                            f"= {shares!r} is not allowed: the shares must sum to 1")
+                            f"+ model.frac_arbitrage = {shares!r} is not allowed: the shares "
+                            f"must sum to 1")
     if not markets.chains or not markets.pools:
         raise ScenarioError("run.model = 'defi' needs at least one [[chains]] entry and one "
                             "[[pools]] entry")
+    if model.frac_arbitrage > 0 and not arbitrage_pairs(markets):
+        raise ScenarioError(f"model.frac_arbitrage = {model.frac_arbitrage!r} is not allowed "
+                            f"here: no two pools trade the same tokens on one chain or on two "
+                            f"chains joined by a bridge for one of those tokens")
 
 
 def resolve(source: str, assignments: list[str] | None = None) -> Scenario:

@@ -124,6 +124,32 @@ class MarketSpec:
         return "\n".join(lines) + ("\n" if lines else "")
 
 
+def arbitrage_pairs(market: MarketSpec) -> list[tuple[int, int, float]]:
+    """Pairs of pools an arbitrageur can trade against each other: (pool a, pool b, cost).
+
+    Both pools trade the same base for the same quote token. On one chain the
+    cost is 0; across chains a bridge for the base or the quote token must
+    join them (to move the inventory back), and the cost is its fee, 1 - rate
+    (the cheapest such bridge).
+    """
+    pairs = []
+    pools = market.pools
+    for a in range(len(pools)):
+        for b in range(a + 1, len(pools)):
+            pa, pb = pools[a], pools[b]
+            if (pa.base, pa.quote) != (pb.base, pb.quote):
+                continue
+            if pa.chain == pb.chain:
+                pairs.append((a, b, 0.0))
+                continue
+            rates = [br.rate for br in market.bridges
+                     if {br.from_chain, br.to_chain} == {pa.chain, pb.chain}
+                     and br.token in (pa.base, pa.quote)]
+            if rates:
+                pairs.append((a, b, 1.0 - max(rates)))
+    return pairs
+
+
 def _entries(data: dict, table: str) -> list:
     entries = data.get(table, [])
     if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):

@@ -28,9 +28,10 @@ import numpy as np
 from .._kernels.exactsum import normalize
 from ..markets.amm import PoolBook
 from ..markets.oracle import GBMOracle
+from ..markets.spec import arbitrage_pairs
 from ..parallel.reduce import allreduce_exact, allreduce_sum_int, new_accumulators
 
-TYPE_NAMES = ("noise", "herding", "fundamentalist")
+TYPE_NAMES = ("noise", "herding", "fundamentalist", "arbitrageur")
 # Draws of the set-up stream (a counter-based stream of its own, tick 0).
 STREAM_SETUP = 4
 _DRAW_TYPE, _DRAW_POOL, _DRAW_FRACTION, _DRAW_GAIN = 0, 1, 2, 3
@@ -90,19 +91,44 @@ class Defi:
     def _setup_agents(self, n, n_pools):
         p, d = self.p, self.d
         u = self._draws(_DRAW_TYPE)
-        self.kind = np.where(u < p.frac_noise, 0,
-                             np.where(u < p.frac_noise + p.frac_herding, 1, 2)).astype(np.int8)
-        self.pool = np.minimum((self._draws(_DRAW_POOL) * n_pools).astype(np.int32),
-                               n_pools - 1).astype(np.int32)
+        edges = np.cumsum([p.frac_noise, p.frac_herding, p.frac_fundamentalist])
+        self.kind = np.searchsorted(edges, u, side="right").astype(np.int8)
+        self.kind[self.kind > 3] = 3  # u above the rounded sum of the shares
+        if p.frac_arbitrage == 0.0:
+            self.kind[self.kind == 3] = 2
+        u_pool = self._draws(_DRAW_POOL)
+        self.pool = np.minimum((u_pool * n_pools).astype(np.int32), n_pools - 1).astype(np.int32)
         h = p.heterogeneity
         self.fraction = np.minimum(
             p.order_fraction * np.exp(h * self._draws(_DRAW_FRACTION, True)), 1.0)
         self.gain = p.fundamental_gain * np.exp(h * self._draws(_DRAW_GAIN, True))
+        # Arbitrageurs: a pair of pools each, half of their holdings on either side.
+        pairs = arbitrage_pairs(self.market) or [(0, 0, 0.0)]
+        self.pair_pools = np.array([(a, b) for a, b, _ in pairs], dtype=np.int64).reshape(-1, 2)
+        self.pair_cost = np.array([c for _, _, c in pairs], dtype=np.float64)
+        arb = self.kind == 3
+        self.pair = np.full(n, -1, dtype=np.int32)
+        self.pair[arb] = np.minimum((u_pool[arb] * len(pairs)).astype(np.int32), len(pairs) - 1)
+        self.pool[arb] = self.pair_pools[self.pair[arb], 0]
         self.holdings = np.zeros((len(self.slots), n))
         cols = np.arange(n)
-        self.holdings[self.pools.quote_slot[self.pool], cols] = p.quote0
-        self.holdings[self.pools.base_slot[self.pool], cols] = \
-            p.base_value0 / self.pools.prices()[self.pool]
+        prices = self.pools.prices()
+        share = np.where(arb, 0.5, 1.0)
+        for side in (0, 1):
+            on = cols if side == 0 else cols[arb]
+            pl = self.pool[on] if side == 0 else self.pair_pools[self.pair[on], 1]
+            self.holdings[self.pools.quote_slot[pl], on] += p.quote0 * share[on]
+            self.holdings[self.pools.base_slot[pl], on] += \
+                p.base_value0 * share[on] / prices[pl]
+        # Each arbitrageur's share of its pair's optimal size: its fraction over the
+        # pair's total (an exact sum over all ranks).
+        acc = new_accumulators(len(pairs))
+        self.es.accumulate_grouped(self.fraction[arb], self.pair[arb].astype(np.int64), acc)
+        total = allreduce_exact(d.comm, acc)
+        self.arb_weight = np.zeros(n)
+        self.arb_weight[arb] = self.fraction[arb] / total[self.pair[arb]]
+        self.buy_pool = self.pool.copy()
+        self.sell_pool = self.pool.copy()
         # Exact running totals of holdings, row type * n_slots + slot (see fill_orders).
         n_slots = len(self.slots)
         self._acc_hold = new_accumulators(len(TYPE_NAMES) * n_slots)
@@ -114,7 +140,8 @@ class Defi:
         self.s_new = np.zeros(slots)
         self.buy = np.zeros(n)
         self.sell = np.zeros(n)
-        self.type_counts = allreduce_sum_int(d.comm, np.bincount(self.kind, minlength=3))
+        self.type_counts = allreduce_sum_int(d.comm, np.bincount(self.kind,
+                                                                 minlength=len(TYPE_NAMES)))
 
     def _update_slot_values(self):
         """Quote value of one unit of each slot: pool price for a base token, 1 for a
@@ -143,15 +170,17 @@ class Defi:
 
     # -- a tick ----------------------------------------------------------------
 
-    def _orders(self, rows, tick, momentum, mispricing, min_value):
-        p, d = self.p, self.d
+    def _orders(self, rows, tick, prices, momentum, mispricing, min_value):
+        p, d, pools = self.p, self.d, self.pools
         self.k.trader_orders(rows, d.indptr, d.indices, d.uniform_weight, self.s, self.s_new,
-                             d.gid, self.kind, self.pool, self.fraction, self.gain,
-                             self.holdings, self.pools.base_slot, self.pools.quote_slot,
-                             momentum, mispricing, self.gas, min_value, self.clearing,
+                             d.gid, self.kind, self.pool, self.fraction, self.gain, self.pair,
+                             self.arb_weight, self.holdings, pools.base_slot, pools.quote_slot,
+                             momentum, mispricing, self.gas, min_value, prices,
+                             pools.fee, pools.base, self.pair_pools, self.pair_cost,
                              p.w_self, p.w_neighbours, p.w_momentum, p.sigma, p.noise_sigma,
-                             self.seed, tick, self.buy, self.sell, self._acc[:self._n_flow],
-                             self._n_orders, self._acc[self._n_flow:])
+                             self.seed, tick, self.buy, self.sell, self.buy_pool,
+                             self.sell_pool, self._acc[:self._n_flow], self._n_orders,
+                             self._acc[self._n_flow:])
 
     def step(self, tick: int, timers) -> dict:
         """Advance one tick; return its record (identical on every rank). Collective."""
@@ -164,17 +193,17 @@ class Defi:
         # Chains between blocks take no orders this tick.
         min_value = np.where(tick % self.block_interval == 0, self.min_value, math.inf)
         self._n_flow = 2 * n_pools
-        self._acc = new_accumulators(2 * n_pools + 3)
+        self._acc = new_accumulators(2 * n_pools + len(TYPE_NAMES))
         self._n_orders = np.zeros(n_pools, dtype=np.int64)
         with timers("halo+kernel"):
             if self.overlap:
                 pending = d.halo.start(self.s)
-                self._orders(d.interior_rows, tick, momentum, mispricing, min_value)
+                self._orders(d.interior_rows, tick, prices, momentum, mispricing, min_value)
                 d.halo.finish(pending)
-                self._orders(d.boundary_rows, tick, momentum, mispricing, min_value)
+                self._orders(d.boundary_rows, tick, prices, momentum, mispricing, min_value)
             else:
                 d.halo.exchange(self.s)
-                self._orders(d.all_rows, tick, momentum, mispricing, min_value)
+                self._orders(d.all_rows, tick, prices, momentum, mispricing, min_value)
         with timers("reduce"):
             sums = allreduce_exact(d.comm, _append_total(self._acc, slice(2 * n_pools, None)))
             n_orders = allreduce_sum_int(d.comm, self._n_orders)
@@ -189,9 +218,9 @@ class Defi:
             self._update_slot_values()
         n_slots, n_types = len(self.slots), len(TYPE_NAMES)
         with timers("kernel"):
-            self.k.fill_orders(self.kind, self.pool, self.buy, self.sell, pools.base_slot,
-                               pools.quote_slot, self.clearing, self.gas, self.holdings,
-                               self._acc_hold)
+            self.k.fill_orders(self.kind, self.buy_pool, self.sell_pool, self.buy, self.sell,
+                               pools.base_slot, pools.quote_slot, self.clearing, self.gas,
+                               self.holdings, self._acc_hold)
         with timers("reduce"):
             normalize(self._acc_hold)
             by_type = self._acc_hold.reshape(n_types, n_slots, -1)

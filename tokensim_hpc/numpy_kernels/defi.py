@@ -15,19 +15,31 @@ STREAM_TRADER = 3
 TYPE_NOISE = 0
 TYPE_HERDING = 1
 TYPE_FUNDAMENTALIST = 2
-N_TYPES = 3
+TYPE_ARBITRAGEUR = 3
+N_TYPES = 4
 
 
 def trader_orders(rows, indptr, indices, uniform_weight, s_old, s_new, gid, kind, pool,
-                  fraction, gain, holdings, base_slot, quote_slot, momentum, mispricing, gas,
-                  min_value, price, w_self, w_neigh, w_mom, sigma, noise_sigma, seed, tick,
-                  buy, sell, acc_flow, n_orders, acc_sentiment):
+                  fraction, gain, pair, arb_weight, holdings, base_slot, quote_slot, momentum,
+                  mispricing, gas, min_value, price, fee, reserve_base, pair_pools, pair_cost,
+                  w_self, w_neigh, w_mom, sigma, noise_sigma, seed, tick, buy, sell, buy_pool,
+                  sell_pool, acc_flow, n_orders, acc_sentiment):
     """Numpy twin of ``defi.trader_orders``."""
     rows = np.asarray(rows, dtype=np.int64)
     if rows.size == 0:
         return
     p = pool[rows].astype(np.int64)
     k = kind[rows].astype(np.int64)
+    buy[rows] = 0.0
+    sell[rows] = 0.0
+    buy_pool[rows] = p
+    sell_pool[rows] = p
+    arb = k == TYPE_ARBITRAGEUR
+    _arbitrage(rows[arb], pair, arb_weight, holdings, base_slot, quote_slot, gas, min_value,
+               price, fee, reserve_base, pair_pools, pair_cost, buy, sell, buy_pool, sell_pool,
+               acc_flow, n_orders)
+    s_new[rows[arb]] = 0.0
+    rows, p, k = rows[~arb], p[~arb], k[~arb]
     xi = np.empty(rows.size)
     rng.normal(seed, gid[rows], tick, STREAM_TRADER, 0, xi)
     n_i = _neighbour_sums(rows, indptr, indices, np.empty(0), 1.0, s_old)
@@ -54,23 +66,55 @@ def trader_orders(rows, indptr, indices, uniform_weight, s_old, s_new, gid, kind
     n_orders += np.bincount(p[is_buy | is_sell], minlength=n_orders.shape[0])
 
 
-def fill_orders(kind, pool, buy, sell, base_slot, quote_slot, clearing, gas, holdings,
-                acc_holdings):
-    """Numpy twin of ``defi.fill_orders``."""
+def _arbitrage(rows, pair, arb_weight, holdings, base_slot, quote_slot, gas, min_value, price,
+               fee, reserve_base, pair_pools, pair_cost, buy, sell, buy_pool, sell_pool,
+               acc_flow, n_orders):
+    if rows.size == 0:
+        return
+    pr = pair[rows].astype(np.int64)
+    a, b = pair_pools[pr, 0], pair_pools[pr, 1]
+    swap = price[b] < price[a]
+    c, d = np.where(swap, b, a), np.where(swap, a, b)
+    spread = price[d] * (1.0 - fee[d]) * (1.0 - pair_cost[pr]) - price[c] / (1.0 - fee[c])
+    kappa = price[c] / reserve_base[c] + price[d] / reserve_base[d]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        alpha = arb_weight[rows] * spread / (2.0 * kappa)
+    alpha = np.minimum(alpha, (holdings[quote_slot[c], rows] - gas[c]) / price[c])
+    alpha = np.minimum(alpha, holdings[base_slot[d], rows])
+    ok = ((spread > 0.0) & (alpha > 0.0) & ~(0.5 * alpha * spread < gas[c] + gas[d])
+          & ~(holdings[quote_slot[d], rows] < gas[d]) & ~(alpha * price[c] < min_value[c])
+          & ~(alpha * price[d] < min_value[d]))
+    rows, c, d, alpha = rows[ok], c[ok], d[ok], alpha[ok]
+    buy[rows] = alpha * price[c]
+    buy_pool[rows] = c
+    sell[rows] = alpha
+    sell_pool[rows] = d
+    exactsum.accumulate_grouped(alpha * price[c], 2 * c, acc_flow)
+    exactsum.accumulate_grouped(alpha, 2 * d + 1, acc_flow)
+    n_orders += np.bincount(c, minlength=n_orders.shape[0])
+    n_orders += np.bincount(d, minlength=n_orders.shape[0])
+
+
+def fill_orders(kind, buy_pool, sell_pool, buy, sell, base_slot, quote_slot, clearing, gas,
+                holdings, acc_holdings):
+    """Numpy twin of ``defi.fill_orders`` (buys first, then sells, as each agent does)."""
     n = buy.shape[0]
     if n == 0:
         return
-    idx = np.arange(n)
-    p = pool.astype(np.int64)
-    qs, bs = quote_slot[p], base_slot[p]
-    b, s = buy > 0.0, (buy <= 0.0) & (sell > 0.0)
-    trade = b | s
-    old_b, old_q = holdings[bs, idx], holdings[qs, idx]
-    new_b = np.where(b, old_b + buy / clearing[p], old_b - sell)
-    new_q = np.where(b, old_q - (buy + gas[p]), old_q + (sell * clearing[p] - gas[p]))
-    holdings[bs[trade], idx[trade]] = new_b[trade]
-    holdings[qs[trade], idx[trade]] = new_q[trade]
     row = kind.astype(np.int64) * holdings.shape[0]
-    for slot, new, old in ((bs, new_b, old_b), (qs, new_q, old_q)):
-        values = np.concatenate((new[trade], -old[trade]))
-        exactsum.accumulate_grouped(values, np.tile(row[trade] + slot[trade], 2), acc_holdings)
+    b = np.flatnonzero(buy > 0.0)
+    bp = buy_pool[b].astype(np.int64)
+    _move(holdings, acc_holdings, row[b], b, base_slot[bp], buy[b] / clearing[bp],
+          quote_slot[bp], -(buy[b] + gas[bp]))
+    s = np.flatnonzero(sell > 0.0)
+    sp = sell_pool[s].astype(np.int64)
+    _move(holdings, acc_holdings, row[s], s, base_slot[sp], -sell[s], quote_slot[sp],
+          sell[s] * clearing[sp] - gas[sp])
+
+
+def _move(holdings, acc, row, idx, bs, db, qs, dq):
+    old_b, old_q = holdings[bs, idx], holdings[qs, idx]
+    holdings[bs, idx] = old_b + db
+    holdings[qs, idx] = old_q + dq
+    for slot, new, old in ((bs, old_b + db, old_b), (qs, old_q + dq, old_q)):
+        exactsum.accumulate_grouped(np.concatenate((new, -old)), np.tile(row + slot, 2), acc)
