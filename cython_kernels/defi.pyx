@@ -22,7 +22,7 @@ from libc.stdint cimport int8_t, int32_t, int64_t, uint64_t
 from _exactsum cimport acc_add
 from _fastmath cimport tanh_exp
 from _network cimport neighbour_sum
-from _philox cimport philox_normal
+from _philox cimport philox_normal4
 
 cdef enum:
     _STREAM_TRADER = 3
@@ -42,6 +42,7 @@ N_TYPES = _N_TYPES
 def trader_orders(const int64_t[::1] rows, const int64_t[::1] indptr,
                   const int32_t[::1] indices, double uniform_weight,
                   const double[::1] s_old, double[::1] s_new, const int64_t[::1] gid,
+                  const uint64_t[:, ::1] shock_words,
                   const int8_t[::1] kind, const int32_t[::1] pool,
                   const double[::1] fraction, const double[::1] gain,
                   const int32_t[::1] pair, const double[::1] arb_weight,
@@ -61,8 +62,10 @@ def trader_orders(const int64_t[::1] rows, const int64_t[::1] indptr,
     """Signal, sentiment and orders of each agent in ``rows``. Local.
 
     Per agent i with home pool p = pool[i] (base slot b, quote slot q, price
-    P, gas g = gas[p]): one N(0, 1) shock xi (stream STREAM_TRADER, draw 0), then
-    the signal
+    P, gas g = gas[p]): one N(0, 1) shock xi (stream STREAM_TRADER, draw 0,
+    four ticks to a Philox block: ``shock_words`` (4, n) holds
+    ``rng.random_raw_lanes(seed, gid, tick >> 2, STREAM_TRADER, 0, ...)``,
+    refreshed by the caller every fourth tick, as in B1), then the signal
 
     * noise: sig = tanh(noise_sigma * xi);
     * herding: sig = tanh(w_self s_i + w_neigh n_i + w_mom momentum[p] + sigma xi),
@@ -133,7 +136,8 @@ def trader_orders(const int64_t[::1] rows, const int64_t[::1] indptr,
                 acc_add(&acc_flow[2 * d + 1, 0], alpha)
                 n_orders[d] += 1
                 continue
-            xi = philox_normal(seed, <uint64_t>gid[i], tick, _STREAM_TRADER, 0)
+            xi = philox_normal4(shock_words[tick & 3, i], seed, <uint64_t>gid[i], tick,
+                                _STREAM_TRADER, 0)
             if k == _HERDING:
                 drive = (w_self * s_old[i]
                          + w_neigh * (uniform_weight * neighbour_sum(indptr[i], indptr[i + 1],

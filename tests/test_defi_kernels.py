@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from tokensim_hpc._kernels import defi as cy
+from tokensim_hpc._kernels import rng as cy_rng
 from tokensim_hpc.numpy_kernels import defi as tw
 from tokensim_hpc.numpy_kernels.exactsum import NACC, normalize, to_doubles
 
@@ -42,10 +43,18 @@ def _state(n, n_ghost, n_pools, n_slots, seed, k=6):
     return st
 
 
+def _words(gid, tick=9, seed=42):
+    """The cached Philox blocks of the shocks at ``tick`` (lane-major, as the model keeps)."""
+    words = np.empty((4, gid.shape[0]), dtype=np.uint64)
+    cy_rng.random_raw_lanes(seed, gid, tick >> 2, cy.STREAM_TRADER, 0, words)
+    return words
+
+
 def _orders(mod, st, rows, s_new, hold, out):
     buy, sell, buy_pool, sell_pool, acc_flow, n_orders, acc_s = out
     mod.trader_orders(rows, st["indptr"], st["indices"], 0.125, st["s"], s_new, st["gid"],
-                      st["kind"], st["pool"], st["fraction"], st["gain"], st["pair"],
+                      _words(st["gid"]), st["kind"], st["pool"], st["fraction"], st["gain"],
+                      st["pair"],
                       st["arb_weight"], hold, st["base_slot"], st["quote_slot"], st["momentum"],
                       st["mispricing"], st["gas"], st["min_value"], st["price"], st["fee"],
                       st["reserve_base"], st["pair_pools"], st["pair_cost"], 0.5, 1.0, 0.5,
@@ -117,7 +126,7 @@ def test_one_fundamentalist_by_hand():
     from tokensim_hpc._kernels import rng
 
     xi = np.empty(1)
-    rng.normal(42, st["gid"], 9, cy.STREAM_TRADER, 0, xi)
+    rng.normal4(42, st["gid"], 9, cy.STREAM_TRADER, 0, _words(st["gid"]).T.copy(), xi)
     sig = np.tanh(10.0 * 0.05 + 0.3 * xi[0])
     assert s_new[0] == pytest.approx(sig, rel=1e-15)
     assert buy[0] == pytest.approx(0.1 * sig * 1000.0, rel=1e-15) and sell[0] == 0.0

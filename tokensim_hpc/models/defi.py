@@ -140,6 +140,9 @@ class Defi:
         self.s_new = np.zeros(slots)
         self.buy = np.zeros(n)
         self.sell = np.zeros(n)
+        # Philox blocks of the traders' shocks, one per agent, each serving four ticks.
+        self.shock_words = np.zeros((4, n), dtype=np.uint64)
+        self._shock_window = -1
         self.type_counts = allreduce_sum_int(d.comm, np.bincount(self.kind,
                                                                  minlength=len(TYPE_NAMES)))
 
@@ -173,7 +176,8 @@ class Defi:
     def _orders(self, rows, tick, prices, momentum, mispricing, min_value):
         p, d, pools = self.p, self.d, self.pools
         self.k.trader_orders(rows, d.indptr, d.indices, d.uniform_weight, self.s, self.s_new,
-                             d.gid, self.kind, self.pool, self.fraction, self.gain, self.pair,
+                             d.gid, self.shock_words, self.kind, self.pool, self.fraction,
+                             self.gain, self.pair,
                              self.arb_weight, self.holdings, pools.base_slot, pools.quote_slot,
                              momentum, mispricing, self.gas, min_value, prices,
                              pools.fee, pools.base, self.pair_pools, self.pair_cost,
@@ -192,6 +196,11 @@ class Defi:
         mispricing = np.log(oracle / prices)
         # Chains between blocks take no orders this tick.
         min_value = np.where(tick % self.block_interval == 0, self.min_value, math.inf)
+        if tick >> 2 != self._shock_window:
+            with timers("kernel"):
+                self._shock_window = tick >> 2
+                self.rng.random_raw_lanes(self.seed, d.gid, tick >> 2, self.k.STREAM_TRADER, 0,
+                                          self.shock_words)
         self._n_flow = 2 * n_pools
         self._acc = new_accumulators(2 * n_pools + len(TYPE_NAMES))
         self._n_orders = np.zeros(n_pools, dtype=np.int64)

@@ -19,7 +19,8 @@ TYPE_ARBITRAGEUR = 3
 N_TYPES = 4
 
 
-def trader_orders(rows, indptr, indices, uniform_weight, s_old, s_new, gid, kind, pool,
+def trader_orders(rows, indptr, indices, uniform_weight, s_old, s_new, gid, shock_words,
+                  kind, pool,
                   fraction, gain, pair, arb_weight, holdings, base_slot, quote_slot, momentum,
                   mispricing, gas, min_value, price, fee, reserve_base, pair_pools, pair_cost,
                   w_self, w_neigh, w_mom, sigma, noise_sigma, seed, tick, buy, sell, buy_pool,
@@ -41,7 +42,8 @@ def trader_orders(rows, indptr, indices, uniform_weight, s_old, s_new, gid, kind
     s_new[rows[arb]] = 0.0
     rows, p, k = rows[~arb], p[~arb], k[~arb]
     xi = np.empty(rows.size)
-    rng.normal(seed, gid[rows], tick, STREAM_TRADER, 0, xi)
+    rng.normal4(seed, gid[rows], tick, STREAM_TRADER, 0,
+                np.ascontiguousarray(shock_words[:, rows].T), xi)
     n_i = _neighbour_sums(rows, indptr, indices, np.empty(0), 1.0, s_old)
     herd = (((w_self * s_old[rows] + w_neigh * (uniform_weight * n_i)) + w_mom * momentum[p])
             + sigma * xi)
