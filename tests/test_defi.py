@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from mpirun import REPO, mpirun, simulate
 
-SETS = ["agents.n=4000", "run.ticks=24", "output.every=8"]
+SETS = ["agents.n=4000", "run.ticks=24", "output.every=8", "model.frac_arbitrage=0.2",
+        "model.frac_noise=0.15", "model.rebalance_ratio=1.02"]
 
 
 def _datasets(path):
@@ -49,38 +50,67 @@ def _labels(dset):
 
 
 def test_every_token_is_conserved_every_tick(runs):
-    """Per (chain, token) slot: agents + pools + gas burned equals the start, every tick.
+    _check_conservation(runs[2])
+
+
+def _check_conservation(path):
+    """Per (chain, token) slot: agents + pools + bridge vaults + transfers in flight to it
+    + gas burned equals the start, every tick.
 
     Gas is paid in the quote token of the pool traded in (every pool here quotes in
-    its chain's USDC) and burned; bridges carry nothing yet."""
-    d = _datasets(runs[2])
-    with h5py.File(runs[2], "r") as f:
+    its chain's USDC) and burned."""
+    d = _datasets(path)
+    with h5py.File(path, "r") as f:
         slots = _labels(f["timeseries/holdings"])
         pools = _labels(f["timeseries/pool_price"])
         chains = _labels(f["timeseries/gas_burned"])
+        directions = _labels(f["timeseries/bridge_sent"])
         scenario = tomllib.loads(f.attrs["scenario"])
     slot_of = {s: i for i, s in enumerate(slots)}
     chain_pair = [(p.split(":")[0], p.split(":")[1].split("/")) for p in pools]
     base_slot = [slot_of[f"{c}:{b}"] for c, (b, _) in chain_pair]
     quote_slot = [slot_of[f"{c}:{q}"] for c, (_, q) in chain_pair]
     gas_slot = [slot_of[f"{c}:USDC"] for c in chains]
+    # Direction "a->b:TOKEN": its vault (sending side) is in slot a:TOKEN, its flight in b:TOKEN.
+    ends = [(d_.split(":")[0].split("->"), d_.split(":")[1]) for d_ in directions]
+    vault_slot = [slot_of[f"{a}:{t}"] for (a, _), t in ends]
+    flight_slot = [slot_of[f"{b}:{t}"] for (_, b), t in ends]
 
-    def totals(agents, pool_base, pool_quote, burned):
+    def totals(agents, pool_base, pool_quote, burned, vault, flight):
         out = np.array(agents, dtype=float)
-        np.add.at(out, base_slot, pool_base)
-        np.add.at(out, quote_slot, pool_quote)
-        np.add.at(out, gas_slot, burned)
+        for where, what in ((base_slot, pool_base), (quote_slot, pool_quote),
+                            (gas_slot, burned), (vault_slot, vault), (flight_slot, flight)):
+            np.add.at(out, where, what)
         return out
 
+    liquidity = np.repeat([b["liquidity"] for b in scenario["bridges"]], 2)
     start = totals(d["snapshots/holdings"][0].sum(axis=1),
                    [p["reserve_base"] for p in scenario["pools"]],
-                   [p["reserve_quote"] for p in scenario["pools"]], np.zeros(len(chains)))
+                   [p["reserve_quote"] for p in scenario["pools"]], np.zeros(len(chains)),
+                   liquidity, np.zeros(len(directions)))
     burned = np.cumsum(d["timeseries/gas_burned"], axis=0)
     assert burned[-1].min() > 0
     for t in range(d["timeseries/holdings"].shape[0]):
         now = totals(d["timeseries/holdings"][t], d["timeseries/pool_base"][t],
-                     d["timeseries/pool_quote"][t], burned[t])
+                     d["timeseries/pool_quote"][t], burned[t], d["timeseries/bridge_vault"][t],
+                     d["timeseries/bridge_in_flight"][t])
         assert np.all(np.abs(now - start) <= 1e-12 * np.abs(start)), (t, now - start)
+
+
+def _check_arrivals(path):
+    """What a bridge direction delivers at t + delay is rate times what it accepted at t."""
+    d = _datasets(path)
+    with h5py.File(path, "r") as f:
+        scenario = tomllib.loads(f.attrs["scenario"])
+    sent, got = d["timeseries/bridge_sent"], d["timeseries/bridge_delivered"]
+    for k, bridge in enumerate(scenario["bridges"]):
+        for direction in (2 * k, 2 * k + 1):
+            tau, rate = bridge["delay"], bridge["rate"]
+            # Sent at the end of tick t (row t - 1), delivered at the start of t + tau.
+            np.testing.assert_allclose(got[tau:, direction], rate * sent[:-tau, direction],
+                                       rtol=1e-12, atol=1e-9)
+            assert np.all(got[:tau, direction] == 0.0)
+    return sent, got
 
 
 def test_output_layout_and_labels(runs):
@@ -94,7 +124,7 @@ def test_output_layout_and_labels(runs):
         for name in ("timeseries/pool_price", "snapshots/holdings", "agents/type"):
             assert f[name].attrs["units"] is not None and f[name].attrs["description"]
         kinds = np.bincount(f["agents/type"][...], minlength=4)
-        assert np.all(np.abs(kinds / 4000 - [0.3, 0.35, 0.3, 0.05]) < 0.03)
+        assert np.all(np.abs(kinds / 4000 - [0.15, 0.35, 0.3, 0.2]) < 0.03)
 
 
 def test_misconfigured_market_is_refused_before_the_run(tmp_path):
@@ -121,8 +151,9 @@ frac_fundamentalist = 0.0
 frac_arbitrage = {arb}
 noise_sigma = 0.05
 oracle_sigma = 0.0
+rebalance_ratio = 1.1
 [output]
-snapshots = false
+every = 24
 network = false
 [[chains]]
 name = "a"
@@ -152,6 +183,7 @@ rate = 0.999
 delay = 2
 liquidity = 1000000.0
 """
+# Snapshots are needed for the conservation check (agents' holdings at tick 0).
 
 
 def test_arbitrage_narrows_a_planted_cross_chain_gap(tmp_path):
@@ -169,6 +201,11 @@ def test_arbitrage_narrows_a_planted_cross_chain_gap(tmp_path):
             orders = h["timeseries/orders"][...]
         gaps[arb] = np.log(price[:, 1] / price[:, 0])
         assert orders.sum() > 0
+        _check_conservation(out)
+        if arb:
+            # The arbitrageurs sell on b, buy on a: USDC piles up on b and goes back to a.
+            sent, got = _check_arrivals(out)
+            assert sent[:, 1].sum() > 1000.0 and got[:, 1].sum() > 1000.0
     assert np.abs(gaps[0.0][12:]).min() > 0.08
     assert gaps[0.5][0] < 0.6 * gaps[0.0][0] and gaps[0.5][1] < 0.02  # closes at once
     assert np.abs(gaps[0.5][12:]).max() < 0.02 and np.abs(gaps[0.5][12:]).mean() < 0.013

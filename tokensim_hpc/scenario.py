@@ -165,6 +165,9 @@ class DefiModel:
                                     "-1, 1)", "", finite())
     fundamental_gain: float = setting(20.0, "fundamentalists: median kappa in "
                                       "tanh(kappa ln(oracle/P))", "", float_range(0.0, 1e6))
+    rebalance_ratio: float = setting(2.0, "arbitrageurs send half the difference of their "
+                                     "bridge token across when one side holds more than this "
+                                     "many times the other", "", float_range(1.0, 1e12))
     min_order: float = setting(1.0, "smallest order placed, in quote", "quote",
                                float_range(0.0, 1e15))
     min_order_gas: float = setting(5.0, "an order must also be worth this many times its "

@@ -4,7 +4,7 @@ The README's table of datasets is this module in prose; a test checks that
 every dataset a run writes carries ``units`` and ``description`` attributes.
 Each entry is ``path -> (units, description, axis)``: ``axis`` is None for
 one value per tick (time series) or per agent (snapshots), or the name of a
-second axis ("pools", "slots", "chains", "types") whose labels the model
+second axis ("pools", "slots", "chains", "types", "directions") whose labels the model
 gives; such datasets have shape (ticks, n_axis) or (S, n_axis, N) and a
 ``labels`` attribute naming the entries along that axis.
 """
@@ -64,6 +64,15 @@ DEFI_TIMESERIES = {
                                   "(quote tokens at 1), per agent type", "types"),
     "timeseries/total_wealth": ("quote", "sum of every agent's holdings valued at the pool "
                                 "prices", None),
+    "timeseries/bridge_sent": ("token", "amount accepted by each bridge direction in the tick, "
+                               "in the token sent", "directions"),
+    "timeseries/bridge_delivered": ("token", "amount delivered by each bridge direction at the "
+                                    "start of the tick (rate times what was sent delay ticks "
+                                    "before)", "directions"),
+    "timeseries/bridge_in_flight": ("token", "amount in flight per bridge direction after the "
+                                    "tick, in the token received", "directions"),
+    "timeseries/bridge_vault": ("token", "each bridge's vault on the sending side of the "
+                                "direction, after the tick", "directions"),
 }
 DEFI_SNAPSHOTS = {
     "snapshots/sentiment": ("1", "sentiment s_i per snapshot and agent (agents/gid order)", None),

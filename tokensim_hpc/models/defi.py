@@ -30,6 +30,7 @@ from ..markets.amm import PoolBook
 from ..markets.oracle import GBMOracle
 from ..markets.spec import arbitrage_pairs
 from ..parallel.reduce import allreduce_exact, allreduce_sum_int, new_accumulators
+from .defi_bridging import InventoryBridging
 
 TYPE_NAMES = ("noise", "herding", "fundamentalist", "arbitrageur")
 # Draws of the set-up stream (a counter-based stream of its own, tick 0).
@@ -78,6 +79,8 @@ class Defi:
         self.oracle = GBMOracle(p0, [p.oracle_mu] * len(p0), [p.oracle_sigma] * len(p0),
                                 1.0 / p.ticks_per_day, self.seed, self.rng.normal)
         self.gas_burned = np.zeros(len(chains))
+        self.bridging = InventoryBridging(self.market, self.pair_pools, self.pools,
+                                          p.rebalance_ratio)
         self._update_slot_values()
 
     # -- set-up ----------------------------------------------------------------
@@ -162,6 +165,7 @@ class Defi:
         """Labels of the second axes of the model's datasets."""
         return {"pools": self.pools.names, "slots": [f"{c}:{t}" for c, t in self.slots],
                 "chains": self.chain_names, "types": list(TYPE_NAMES),
+                "directions": self.bridging.labels(self.market),
                 "agent_type": list(TYPE_NAMES), "agent_pool": self.pools.names}
 
     def static_columns(self) -> dict:
@@ -196,6 +200,10 @@ class Defi:
         mispricing = np.log(oracle / prices)
         # Chains between blocks take no orders this tick.
         min_value = np.where(tick % self.block_interval == 0, self.min_value, math.inf)
+        n_slots, n_types = len(self.slots), len(TYPE_NAMES)
+        with timers("bridges"):
+            delivered = self.bridging.deliver(tick, self.holdings, self.kind, self._acc_hold,
+                                              self.es)
         if tick >> 2 != self._shock_window:
             with timers("kernel"):
                 self._shock_window = tick >> 2
@@ -225,11 +233,13 @@ class Defi:
             burned = np.bincount(pools.chain, weights=gas, minlength=len(self.chain_names))
             self.gas_burned += burned
             self._update_slot_values()
-        n_slots, n_types = len(self.slots), len(TYPE_NAMES)
         with timers("kernel"):
             self.k.fill_orders(self.kind, self.buy_pool, self.sell_pool, self.buy, self.sell,
                                pools.base_slot, pools.quote_slot, self.clearing, self.gas,
                                self.holdings, self._acc_hold)
+        with timers("bridges"):
+            sent = self.bridging.send(d.comm, tick, self.holdings, self.kind, self.pair,
+                                      self._acc_hold, self.es)
         with timers("reduce"):
             normalize(self._acc_hold)
             by_type = self._acc_hold.reshape(n_types, n_slots, -1)
@@ -249,6 +259,9 @@ class Defi:
             "sentiment_by_type": sentiment_by_type / counts,
             "wealth_by_type": wealth_by_type,
             "total_wealth": float((holdings * self.slot_value).sum()),
+            "bridge_sent": sent, "bridge_delivered": delivered,
+            "bridge_in_flight": self.bridging.book.in_flight(),
+            "bridge_vault": self.bridging.book.vault.reshape(-1).copy(),
         }
 
     def summary(self, records: dict) -> list[str]:
