@@ -38,6 +38,7 @@ class InventoryBridging:
     def __init__(self, market, pair_pools, pools, imbalance=2.0):
         self.book = BridgeBook(market)
         self.queue = InFlight()
+        self._movers = None
         self.imbalance = float(imbalance)
         chains = [c.name for c in market.chains]
         n_pairs = pair_pools.shape[0]
@@ -80,7 +81,9 @@ class InventoryBridging:
         """Requests of this rank's arbitrageurs, the bridges' answer, the payments and the
         transfers into flight. Collective. Returns the accepted amounts per direction."""
         n_dir = self.book.n_directions
-        agents = np.flatnonzero((pair >= 0) & (self.dir_ab[np.maximum(pair, 0)] >= 0))
+        if self._movers is None:  # arbitrageurs whose pair has a bridge (fixed for the run)
+            self._movers = np.flatnonzero((pair >= 0) & (self.dir_ab[np.maximum(pair, 0)] >= 0))
+        agents = self._movers
         d_ab = self.dir_ab[pair[agents]]
         src_a = self.book.src_slot[d_ab]
         src_b = self.book.dst_slot[d_ab]
