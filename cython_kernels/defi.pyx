@@ -30,12 +30,14 @@ cdef enum:
     _HERDING = 1
     _FUNDAMENTALIST = 2
     _ARBITRAGEUR = 3
-    _N_TYPES = 4
+    _LIQUIDITY = 4
+    _N_TYPES = 5
 STREAM_TRADER = _STREAM_TRADER
 TYPE_NOISE = _NOISE
 TYPE_HERDING = _HERDING
 TYPE_FUNDAMENTALIST = _FUNDAMENTALIST
 TYPE_ARBITRAGEUR = _ARBITRAGEUR
+TYPE_LIQUIDITY = _LIQUIDITY
 N_TYPES = _N_TYPES
 
 
@@ -72,7 +74,8 @@ def trader_orders(const int64_t[::1] rows, const int64_t[::1] indptr,
       n_i = uniform_weight * (neighbour sum of s, four partial sums);
     * fundamentalist: sig = tanh(gain_i * mispricing[p] + sigma xi), with
       mispricing = ln(oracle / price) of the pool;
-    * arbitrageur: sig = 0, and the arbitrage below.
+    * arbitrageur: sig = 0, and the arbitrage below;
+    * liquidity provider: sig = 0 and no order.
 
     s_new[i] = sig. A buy spends fraction_i * sig of the quote holding (at
     most the holding less the gas), a sell offers fraction_i * |sig| of the
@@ -106,6 +109,10 @@ def trader_orders(const int64_t[::1] rows, const int64_t[::1] indptr,
             sell[i] = 0.0
             buy_pool[i] = p
             sell_pool[i] = p
+            if k == _LIQUIDITY:
+                # Liquidity providers place no orders (they deposit and withdraw).
+                s_new[i] = 0.0
+                continue
             if k == _ARBITRAGEUR:
                 s_new[i] = 0.0
                 c = pair_pools[pair[i], 0]

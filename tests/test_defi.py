@@ -9,7 +9,8 @@ import pytest
 from mpirun import REPO, mpirun, simulate
 
 SETS = ["agents.n=4000", "run.ticks=24", "output.every=8", "model.frac_arbitrage=0.2",
-        "model.frac_noise=0.15", "model.rebalance_ratio=1.02"]
+        "model.frac_noise=0.15", "model.frac_liquidity=0.05", "model.rebalance_ratio=1.02",
+        "model.lp_calm=0.05", "model.lp_stress=0.15"]
 
 
 def _datasets(path):
@@ -113,6 +114,21 @@ def _check_arrivals(path):
     return sent, got
 
 
+def test_liquidity_shares_add_up(runs):
+    """The providers' shares per pool are the pool's supply less the initial sqrt(x y),
+    at every snapshot, and providers did deposit and withdraw."""
+    d = _datasets(runs[3])
+    with h5py.File(runs[3], "r") as f:
+        scenario = tomllib.loads(f.attrs["scenario"])
+    initial = np.array([np.sqrt(p["reserve_base"] * p["reserve_quote"])
+                        for p in scenario["pools"]])
+    supply = np.vstack((initial, d["timeseries/lp_supply"]))
+    for row, tick in enumerate(d["snapshots/tick"]):
+        held = np.bincount(d["agents/pool"], weights=d["snapshots/lp_shares"][row], minlength=6)
+        np.testing.assert_allclose(held, supply[tick] - initial, rtol=1e-9, atol=1e-6)
+    assert d["timeseries/lp_minted"].sum() > 0 and d["timeseries/lp_burned"].sum() > 0
+
+
 def test_output_layout_and_labels(runs):
     with h5py.File(runs[2], "r") as f:
         assert f.attrs["model"] == "defi"
@@ -120,11 +136,12 @@ def test_output_layout_and_labels(runs):
         assert f["timeseries/holdings"].shape == (24, 9)
         assert f["snapshots/holdings"].shape == (4, 9, 4000)
         assert f["agents/type"].attrs["labels"].tolist() == ["noise", "herding",
-                                                             "fundamentalist", "arbitrageur"]
+                                                             "fundamentalist", "arbitrageur",
+                                                             "liquidity"]
         for name in ("timeseries/pool_price", "snapshots/holdings", "agents/type"):
             assert f[name].attrs["units"] is not None and f[name].attrs["description"]
-        kinds = np.bincount(f["agents/type"][...], minlength=4)
-        assert np.all(np.abs(kinds / 4000 - [0.15, 0.35, 0.3, 0.2]) < 0.03)
+        kinds = np.bincount(f["agents/type"][...], minlength=5)
+        assert np.all(np.abs(kinds / 4000 - [0.15, 0.3, 0.3, 0.2, 0.05]) < 0.03)
 
 
 def test_misconfigured_market_is_refused_before_the_run(tmp_path):

@@ -74,11 +74,13 @@ def test_market_tables_belong_to_the_economy(tmp_path):
                  'reserve_base = 1.0\nreserve_quote = 1.0\n')
     with pytest.raises(ScenarioError, match=r"\[\[pools\]\] is not allowed with run.model = 'b1'"):
         resolve(str(f))
-    sc = resolve("defi", ["model.frac_noise=0.15", "model.frac_herding=0.5"])
+    sc = resolve("defi", ["model.frac_noise=0.1", "model.frac_herding=0.5"])
     assert len(sc.markets.pools) == 6 and len(sc.markets.bridges) == 2
     assert tomllib.loads(sc.to_toml())["pools"][0]["chain"] == "ethereum"
     with pytest.raises(ScenarioError, match="must sum to 1"):
         resolve("defi", ["model.frac_noise=0.5"])
+    with pytest.raises(ScenarioError, match="model.lp_stress = 0.1 is not allowed"):
+        resolve("defi", ["model.lp_stress=0.1", "model.lp_calm=0.2"])
     g = tmp_path / "no_pools.toml"
     g.write_text('[run]\nmodel = "defi"\n[[chains]]\nname = "a"\ntokens = ["X", "Y"]\n')
     with pytest.raises(ScenarioError, match="at least one"):

@@ -138,7 +138,9 @@ class DefiModel:
                                   float_range(0.0, 1.0))
     frac_fundamentalist: float = setting(0.3, "share of fundamentalists", "fraction",
                                          float_range(0.0, 1.0))
-    frac_arbitrage: float = setting(0.0, "share of arbitrageurs (the four shares sum to 1); "
+    frac_liquidity: float = setting(0.0, "share of liquidity providers (the five shares sum "
+                                    "to 1)", "fraction", float_range(0.0, 1.0))
+    frac_arbitrage: float = setting(0.0, "share of arbitrageurs; "
                                     "each watches one pair of pools of the same tokens on "
                                     "two chains joined by a bridge", "fraction",
                                     float_range(0.0, 1.0))
@@ -168,6 +170,13 @@ class DefiModel:
     rebalance_ratio: float = setting(2.0, "arbitrageurs send half the difference of their "
                                      "bridge token across when one side holds more than this "
                                      "many times the other", "", float_range(1.0, 1e12))
+    lp_fraction: float = setting(0.1, "liquidity providers deposit this fraction of their "
+                                 "holdings, or withdraw this fraction of their shares, at "
+                                 "a time", "fraction", float_range(0.0, 1.0))
+    lp_calm: float = setting(0.1, "liquidity providers deposit when the pool's |momentum| is "
+                             "at most this", "", float_range(0.0, 1.0))
+    lp_stress: float = setting(0.5, "liquidity providers withdraw when the pool's |momentum| "
+                               "is at least this (> lp_calm)", "", float_range(0.0, 1.0))
     min_order: float = setting(1.0, "smallest order placed, in quote", "quote",
                                float_range(0.0, 1e15))
     min_order_gas: float = setting(5.0, "an order must also be worth this many times its "
@@ -304,11 +313,14 @@ def build_scenario(data: dict, name: str) -> Scenario:
 
 def _check_defi(model, markets) -> None:
     shares = (model.frac_noise + model.frac_herding + model.frac_fundamentalist
-              + model.frac_arbitrage)
+              + model.frac_arbitrage + model.frac_liquidity)
     if abs(shares - 1.0) > 1e-9:
         raise ScenarioError(f"model.frac_noise + model.frac_herding + model.frac_fundamentalist "
-                            f"+ model.frac_arbitrage = {shares!r} is not allowed: the shares "
-                            f"must sum to 1")
+                            f"+ model.frac_arbitrage + model.frac_liquidity = {shares!r} is not "
+                            f"allowed: the shares must sum to 1")
+    if model.lp_stress <= model.lp_calm:
+        raise ScenarioError(f"model.lp_stress = {model.lp_stress!r} is not allowed: must be "
+                            f"greater than model.lp_calm = {model.lp_calm!r}")
     if not markets.chains or not markets.pools:
         raise ScenarioError("run.model = 'defi' needs at least one [[chains]] entry and one "
                             "[[pools]] entry")

@@ -73,11 +73,19 @@ DEFI_TIMESERIES = {
                                     "tick, in the token received", "directions"),
     "timeseries/bridge_vault": ("token", "each bridge's vault on the sending side of the "
                                 "direction, after the tick", "directions"),
+    "timeseries/lp_supply": ("share", "liquidity shares of each pool after the tick (the "
+                             "initial sqrt(x y) belongs to no agent)", "pools"),
+    "timeseries/lp_minted": ("share", "shares minted to liquidity providers in the tick",
+                             "pools"),
+    "timeseries/lp_burned": ("share", "shares burned by liquidity providers in the tick",
+                             "pools"),
 }
 DEFI_SNAPSHOTS = {
     "snapshots/sentiment": ("1", "sentiment s_i per snapshot and agent (agents/gid order)", None),
     "snapshots/holdings": ("token", "holding of each (chain, token) slot per snapshot and agent",
                            "slots"),
+    "snapshots/lp_shares": ("share", "liquidity shares of the agent's home pool per snapshot "
+                            "and agent", None),
 }
 DEFI_AGENTS = {
     "agents/type": ("1", "agent type code (labels attribute: the type names)", None),

@@ -31,8 +31,9 @@ from ..markets.oracle import GBMOracle
 from ..markets.spec import arbitrage_pairs
 from ..parallel.reduce import allreduce_exact, allreduce_sum_int, new_accumulators
 from .defi_bridging import InventoryBridging
+from .defi_liquidity import LiquidityProviders
 
-TYPE_NAMES = ("noise", "herding", "fundamentalist", "arbitrageur")
+TYPE_NAMES = ("noise", "herding", "fundamentalist", "arbitrageur", "liquidity")
 # Draws of the set-up stream (a counter-based stream of its own, tick 0).
 STREAM_SETUP = 4
 _DRAW_TYPE, _DRAW_POOL, _DRAW_FRACTION, _DRAW_GAIN = 0, 1, 2, 3
@@ -81,6 +82,9 @@ class Defi:
         self.gas_burned = np.zeros(len(chains))
         self.bridging = InventoryBridging(self.market, self.pair_pools, self.pools,
                                           p.rebalance_ratio)
+        self.lp_shares = np.zeros(n)
+        self.providers = LiquidityProviders(np.flatnonzero(self.kind == 4), p.lp_fraction,
+                                            p.lp_calm, p.lp_stress)
         self._update_slot_values()
 
     # -- set-up ----------------------------------------------------------------
@@ -94,11 +98,16 @@ class Defi:
     def _setup_agents(self, n, n_pools):
         p, d = self.p, self.d
         u = self._draws(_DRAW_TYPE)
-        edges = np.cumsum([p.frac_noise, p.frac_herding, p.frac_fundamentalist])
-        self.kind = np.searchsorted(edges, u, side="right").astype(np.int8)
-        self.kind[self.kind > 3] = 3  # u above the rounded sum of the shares
-        if p.frac_arbitrage == 0.0:
-            self.kind[self.kind == 3] = 2
+        shares = [p.frac_noise, p.frac_herding, p.frac_fundamentalist, p.frac_arbitrage,
+                  p.frac_liquidity]
+        self.kind = np.searchsorted(np.cumsum(shares[:-1]), u, side="right").astype(np.int8)
+        # u just above a rounded cumulative share can land on a type whose share is 0:
+        # give those agents to the nearest type below (or above) that has a share.
+        for t, share in enumerate(shares):
+            if share == 0.0:
+                below = [k for k in range(t) if shares[k] > 0.0]
+                above = [k for k in range(t + 1, len(shares)) if shares[k] > 0.0]
+                self.kind[self.kind == t] = below[-1] if below else above[0]
         u_pool = self._draws(_DRAW_POOL)
         self.pool = np.minimum((u_pool * n_pools).astype(np.int32), n_pools - 1).astype(np.int32)
         h = p.heterogeneity
@@ -173,7 +182,8 @@ class Defi:
 
     def snapshot(self) -> dict:
         """Owned agents' columns for an output snapshot. Local."""
-        return {"sentiment": self.s[:self.d.n_owned], "holdings": self.holdings}
+        return {"sentiment": self.s[:self.d.n_owned], "holdings": self.holdings,
+                "lp_shares": self.lp_shares}
 
     # -- a tick ----------------------------------------------------------------
 
@@ -240,6 +250,12 @@ class Defi:
         with timers("bridges"):
             sent = self.bridging.send(d.comm, tick, self.holdings, self.kind, self.pair,
                                       self._acc_hold, self.es)
+        with timers("liquidity"):
+            momentum_now = np.clip(p.momentum_scale * np.log(pools.prices() / prices), -1.0, 1.0)
+            _, _, minted, burned_lp = self.providers.step(
+                d.comm, pools, self.pool, momentum_now, self.holdings, self.lp_shares,
+                self.kind, self._acc_hold, self.es)
+            self._update_slot_values()
         with timers("reduce"):
             normalize(self._acc_hold)
             by_type = self._acc_hold.reshape(n_types, n_slots, -1)
@@ -262,6 +278,7 @@ class Defi:
             "bridge_sent": sent, "bridge_delivered": delivered,
             "bridge_in_flight": self.bridging.book.in_flight(),
             "bridge_vault": self.bridging.book.vault.reshape(-1).copy(),
+            "lp_supply": pools.lp_supply.copy(), "lp_minted": minted, "lp_burned": burned_lp,
         }
 
     def summary(self, records: dict) -> list[str]:

@@ -74,7 +74,7 @@ class InventoryBridging:
             np.add.at(holdings, (slot, agent), amount)  # in the order they were sent
             # One record per changed holding (an agent may receive two transfers at once).
             _, first = np.unique(slot * holdings.shape[1] + agent, return_index=True)
-            _record(holdings, acc_holdings, kind, slot[first], agent[first], old[first], es)
+            record_changes(holdings, acc_holdings, kind, slot[first], agent[first], old[first], es)
         return self.book.arrive(tick)
 
     def send(self, comm, tick, holdings, kind, pair, acc_holdings, es) -> np.ndarray:
@@ -102,7 +102,7 @@ class InventoryBridging:
         src = self.book.src_slot[direction]
         old = holdings[src, agents].copy()
         holdings[src, agents] = old - accepted
-        _record(holdings, acc_holdings, kind, src, agents, old, es)
+        record_changes(holdings, acc_holdings, kind, src, agents, old, es)
         sent = accepted > 0.0
         self.queue.push(agents[sent], direction[sent],
                         self.book.rate[direction[sent]] * accepted[sent],
@@ -110,7 +110,7 @@ class InventoryBridging:
         return totals * fraction
 
 
-def _record(holdings, acc, kind, slot, agent, old, es):
+def record_changes(holdings, acc, kind, slot, agent, old, es):
     """Add the changes of holdings[slot, agent] (new and -old) to the exact running totals."""
     row = kind[agent].astype(np.int64) * holdings.shape[0] + slot
     es.accumulate_grouped(np.concatenate((holdings[slot, agent], -old)), np.tile(row, 2), acc)

@@ -16,7 +16,8 @@ TYPE_NOISE = 0
 TYPE_HERDING = 1
 TYPE_FUNDAMENTALIST = 2
 TYPE_ARBITRAGEUR = 3
-N_TYPES = 4
+TYPE_LIQUIDITY = 4
+N_TYPES = 5
 
 
 def trader_orders(rows, indptr, indices, uniform_weight, s_old, s_new, gid, shock_words,
@@ -40,7 +41,10 @@ def trader_orders(rows, indptr, indices, uniform_weight, s_old, s_new, gid, shoc
                price, fee, reserve_base, pair_pools, pair_cost, buy, sell, buy_pool, sell_pool,
                acc_flow, n_orders)
     s_new[rows[arb]] = 0.0
-    rows, p, k = rows[~arb], p[~arb], k[~arb]
+    lp = k == TYPE_LIQUIDITY
+    s_new[rows[lp]] = 0.0
+    trader = ~arb & ~lp
+    rows, p, k = rows[trader], p[trader], k[trader]
     xi = np.empty(rows.size)
     rng.normal4(seed, gid[rows], tick, STREAM_TRADER, 0,
                 np.ascontiguousarray(shock_words[:, rows].T), xi)
