@@ -9,7 +9,8 @@ import pytest
 from mpirun import REPO, mpirun, simulate
 
 SETS = ["agents.n=4000", "run.ticks=24", "output.every=8", "model.frac_arbitrage=0.2",
-        "model.frac_noise=0.15", "model.frac_liquidity=0.05", "model.rebalance_ratio=1.02",
+        "model.frac_noise=0.1", "model.frac_liquidity=0.05", "model.frac_payment=0.05",
+        "model.rebalance_ratio=1.02",
         "model.lp_calm=0.05", "model.lp_stress=0.15"]
 
 
@@ -56,7 +57,8 @@ def test_every_token_is_conserved_every_tick(runs):
 
 def _check_conservation(path):
     """Per (chain, token) slot: agents + pools + bridge vaults + transfers in flight to it
-    + gas burned equals the start, every tick.
+    + payments in flight + gas burned + spending burned - income minted equals the start,
+    every tick.
 
     Gas is paid in the quote token of the pool traded in (every pool here quotes in
     its chain's USDC) and burned."""
@@ -91,10 +93,13 @@ def _check_conservation(path):
                    liquidity, np.zeros(len(directions)))
     burned = np.cumsum(d["timeseries/gas_burned"], axis=0)
     assert burned[-1].min() > 0
+    net_minted = np.cumsum(d["timeseries/income_minted"] - d["timeseries/spending_burned"],
+                           axis=0)
     for t in range(d["timeseries/holdings"].shape[0]):
         now = totals(d["timeseries/holdings"][t], d["timeseries/pool_base"][t],
                      d["timeseries/pool_quote"][t], burned[t], d["timeseries/bridge_vault"][t],
                      d["timeseries/bridge_in_flight"][t])
+        now += d["timeseries/payments_in_flight"][t] - net_minted[t]
         assert np.all(np.abs(now - start) <= 1e-12 * np.abs(start)), (t, now - start)
 
 
@@ -129,6 +134,18 @@ def test_liquidity_shares_add_up(runs):
     assert d["timeseries/lp_minted"].sum() > 0 and d["timeseries/lp_burned"].sum() > 0
 
 
+def test_payments_travel_as_messages(runs):
+    """Payment users paid neighbours; some payments were in flight at the end of a tick
+    (batched, delivered at t + tau) and none are left that should have landed."""
+    d = _datasets(runs[2])
+    paid = d["timeseries/payments"].sum(axis=1)
+    flight = d["timeseries/payments_in_flight"].sum(axis=1)
+    assert paid.min() > 0 and flight.max() > 0
+    # With tau = 2, what is in flight after tick t was sent at t - 1 or t (batched part).
+    assert np.all(flight[1:] <= paid[1:] + paid[:-1] + 1e-9)
+    assert d["timeseries/income_minted"].sum() > 0 and d["timeseries/spending_burned"].sum() > 0
+
+
 def test_output_layout_and_labels(runs):
     with h5py.File(runs[2], "r") as f:
         assert f.attrs["model"] == "defi"
@@ -137,11 +154,11 @@ def test_output_layout_and_labels(runs):
         assert f["snapshots/holdings"].shape == (4, 9, 4000)
         assert f["agents/type"].attrs["labels"].tolist() == ["noise", "herding",
                                                              "fundamentalist", "arbitrageur",
-                                                             "liquidity"]
+                                                             "liquidity", "payment"]
         for name in ("timeseries/pool_price", "snapshots/holdings", "agents/type"):
             assert f[name].attrs["units"] is not None and f[name].attrs["description"]
-        kinds = np.bincount(f["agents/type"][...], minlength=5)
-        assert np.all(np.abs(kinds / 4000 - [0.15, 0.3, 0.3, 0.2, 0.05]) < 0.03)
+        kinds = np.bincount(f["agents/type"][...], minlength=6)
+        assert np.all(np.abs(kinds / 4000 - [0.1, 0.3, 0.3, 0.2, 0.05, 0.05]) < 0.03)
 
 
 def test_misconfigured_market_is_refused_before_the_run(tmp_path):

@@ -138,8 +138,10 @@ class DefiModel:
                                   float_range(0.0, 1.0))
     frac_fundamentalist: float = setting(0.3, "share of fundamentalists", "fraction",
                                          float_range(0.0, 1.0))
-    frac_liquidity: float = setting(0.0, "share of liquidity providers (the five shares sum "
-                                    "to 1)", "fraction", float_range(0.0, 1.0))
+    frac_liquidity: float = setting(0.0, "share of liquidity providers", "fraction",
+                                    float_range(0.0, 1.0))
+    frac_payment: float = setting(0.0, "share of payment users (the six shares sum to 1)",
+                                  "fraction", float_range(0.0, 1.0))
     frac_arbitrage: float = setting(0.0, "share of arbitrageurs; "
                                     "each watches one pair of pools of the same tokens on "
                                     "two chains joined by a bridge", "fraction",
@@ -177,6 +179,19 @@ class DefiModel:
                              "at most this", "", float_range(0.0, 1.0))
     lp_stress: float = setting(0.5, "liquidity providers withdraw when the pool's |momentum| "
                                "is at least this (> lp_calm)", "", float_range(0.0, 1.0))
+    pay_income: float = setting(1.0, "payment users: income per tick, minted in their home "
+                                "chain's quote token", "quote", float_range(0.0, 1e12))
+    pay_spend: float = setting(0.01, "payment users: fraction of their quote spent per tick "
+                               "(burned)", "fraction", float_range(0.0, 1.0))
+    pay_probability: float = setting(0.2, "payment users: probability of paying a network "
+                                     "neighbour in a tick", "", float_range(0.0, 1.0))
+    pay_fraction: float = setting(0.05, "payment users: fraction of their quote paid",
+                                  "fraction", float_range(0.0, 1.0))
+    message_threshold: float = setting(0.9, "messages with a priority (uniform in [0, 1)) "
+                                       "above this settle within the tick", "",
+                                       float_range(0.0, 1.0))
+    message_delay: int = setting(2, "other messages arrive this many ticks later (tau)",
+                                 "tick", int_min(1))
     min_order: float = setting(1.0, "smallest order placed, in quote", "quote",
                                float_range(0.0, 1e15))
     min_order_gas: float = setting(5.0, "an order must also be worth this many times its "
@@ -313,11 +328,12 @@ def build_scenario(data: dict, name: str) -> Scenario:
 
 def _check_defi(model, markets) -> None:
     shares = (model.frac_noise + model.frac_herding + model.frac_fundamentalist
-              + model.frac_arbitrage + model.frac_liquidity)
+              + model.frac_arbitrage + model.frac_liquidity + model.frac_payment)
     if abs(shares - 1.0) > 1e-9:
         raise ScenarioError(f"model.frac_noise + model.frac_herding + model.frac_fundamentalist "
-                            f"+ model.frac_arbitrage + model.frac_liquidity = {shares!r} is not "
-                            f"allowed: the shares must sum to 1")
+                            f"+ model.frac_arbitrage + model.frac_liquidity + "
+                            f"model.frac_payment = {shares!r} is not allowed: the shares must "
+                            f"sum to 1")
     if model.lp_stress <= model.lp_calm:
         raise ScenarioError(f"model.lp_stress = {model.lp_stress!r} is not allowed: must be "
                             f"greater than model.lp_calm = {model.lp_calm!r}")

@@ -79,6 +79,14 @@ DEFI_TIMESERIES = {
                              "pools"),
     "timeseries/lp_burned": ("share", "shares burned by liquidity providers in the tick",
                              "pools"),
+    "timeseries/income_minted": ("token", "payment users' income in the tick (minted), per "
+                                 "slot", "slots"),
+    "timeseries/spending_burned": ("token", "payment users' spending in the tick (burned), "
+                                   "per slot", "slots"),
+    "timeseries/payments": ("token", "payments sent to network neighbours in the tick, per "
+                            "slot", "slots"),
+    "timeseries/payments_in_flight": ("token", "payments sent and not yet delivered after the "
+                                      "tick, per slot", "slots"),
 }
 DEFI_SNAPSHOTS = {
     "snapshots/sentiment": ("1", "sentiment s_i per snapshot and agent (agents/gid order)", None),

@@ -32,8 +32,9 @@ from ..markets.spec import arbitrage_pairs
 from ..parallel.reduce import allreduce_exact, allreduce_sum_int, new_accumulators
 from .defi_bridging import InventoryBridging
 from .defi_liquidity import LiquidityProviders
+from .defi_payments import PaymentUsers
 
-TYPE_NAMES = ("noise", "herding", "fundamentalist", "arbitrageur", "liquidity")
+TYPE_NAMES = ("noise", "herding", "fundamentalist", "arbitrageur", "liquidity", "payment")
 # Draws of the set-up stream (a counter-based stream of its own, tick 0).
 STREAM_SETUP = 4
 _DRAW_TYPE, _DRAW_POOL, _DRAW_FRACTION, _DRAW_GAIN = 0, 1, 2, 3
@@ -85,6 +86,9 @@ class Defi:
         self.lp_shares = np.zeros(n)
         self.providers = LiquidityProviders(np.flatnonzero(self.kind == 4), p.lp_fraction,
                                             p.lp_calm, p.lp_stress)
+        payers = np.flatnonzero(self.kind == 5)
+        self.payments = PaymentUsers(domain, payers, self.pools.quote_slot[self.pool[payers]],
+                                     p, self.rng, self.seed)
         self._update_slot_values()
 
     # -- set-up ----------------------------------------------------------------
@@ -99,7 +103,7 @@ class Defi:
         p, d = self.p, self.d
         u = self._draws(_DRAW_TYPE)
         shares = [p.frac_noise, p.frac_herding, p.frac_fundamentalist, p.frac_arbitrage,
-                  p.frac_liquidity]
+                  p.frac_liquidity, p.frac_payment]
         self.kind = np.searchsorted(np.cumsum(shares[:-1]), u, side="right").astype(np.int8)
         # u just above a rounded cumulative share can land on a type whose share is 0:
         # give those agents to the nearest type below (or above) that has a share.
@@ -252,10 +256,13 @@ class Defi:
                                       self._acc_hold, self.es)
         with timers("liquidity"):
             momentum_now = np.clip(p.momentum_scale * np.log(pools.prices() / prices), -1.0, 1.0)
-            _, _, minted, burned_lp = self.providers.step(
+            _, _, minted_lp, burned_lp = self.providers.step(
                 d.comm, pools, self.pool, momentum_now, self.holdings, self.lp_shares,
                 self.kind, self._acc_hold, self.es)
             self._update_slot_values()
+        with timers("payments"):
+            minted, spent, paid, pay_flight = self.payments.step(
+                tick, self.holdings, self.kind, self._acc_hold, self.es)
         with timers("reduce"):
             normalize(self._acc_hold)
             by_type = self._acc_hold.reshape(n_types, n_slots, -1)
@@ -278,7 +285,9 @@ class Defi:
             "bridge_sent": sent, "bridge_delivered": delivered,
             "bridge_in_flight": self.bridging.book.in_flight(),
             "bridge_vault": self.bridging.book.vault.reshape(-1).copy(),
-            "lp_supply": pools.lp_supply.copy(), "lp_minted": minted, "lp_burned": burned_lp,
+            "lp_supply": pools.lp_supply.copy(), "lp_minted": minted_lp,
+            "lp_burned": burned_lp, "income_minted": minted, "spending_burned": spent,
+            "payments": paid, "payments_in_flight": pay_flight,
         }
 
     def summary(self, records: dict) -> list[str]:

@@ -17,7 +17,8 @@ TYPE_HERDING = 1
 TYPE_FUNDAMENTALIST = 2
 TYPE_ARBITRAGEUR = 3
 TYPE_LIQUIDITY = 4
-N_TYPES = 5
+TYPE_PAYMENT = 5
+N_TYPES = 6
 
 
 def trader_orders(rows, indptr, indices, uniform_weight, s_old, s_new, gid, shock_words,
@@ -41,7 +42,7 @@ def trader_orders(rows, indptr, indices, uniform_weight, s_old, s_new, gid, shoc
                price, fee, reserve_base, pair_pools, pair_cost, buy, sell, buy_pool, sell_pool,
                acc_flow, n_orders)
     s_new[rows[arb]] = 0.0
-    lp = k == TYPE_LIQUIDITY
+    lp = (k == TYPE_LIQUIDITY) | (k == TYPE_PAYMENT)
     s_new[rows[lp]] = 0.0
     trader = ~arb & ~lp
     rows, p, k = rows[trader], p[trader], k[trader]

@@ -1,0 +1,109 @@
+"""Payment users: income, spending, and payments to network neighbours as messages.
+
+Each tick a payment user receives ``income`` of its home chain's quote token
+(minted) and spends ``spend`` of its quote holding (burned), both recorded
+so that conservation can be checked. With probability ``probability`` it
+pays ``fraction`` of its quote holding to one of its network neighbours
+(the neighbour and the priority are counter-based draws of its id and the
+tick). The payment is a message (paper 3.1) to the neighbour's owner rank:
+one whose priority is above ``threshold`` is settled within the tick, the
+others arrive at t + ``delay`` (``parallel.messages.MessageBoard``). The
+amount leaves the payer at once and is in flight until it lands, so
+agents + in flight is conserved. Vectorised over the payment users.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..parallel.messages import MessageBoard
+from ..parallel.reduce import allreduce_exact, new_accumulators
+from .defi_bridging import record_changes
+
+KIND_PAYMENT = 1
+# Counter-based stream of the payment draws (B1 shock 1, oracle 2, traders 3, set-up 4).
+STREAM_PAYMENT = 5
+
+
+class PaymentUsers:
+    """Payments of one rank's payment users. Construction is local.
+
+    Parameters
+    ----------
+    domain : Domain
+    agents : int64 array
+        Local indices of the payment users.
+    quote_slot : int64 array
+        Each payment user's money: the quote slot of its home pool.
+    params : DefiModel
+    rng : kernel module with ``uniform``
+    seed : int
+    """
+
+    def __init__(self, domain, agents, quote_slot, params, rng, seed):
+        self.d = domain
+        self.agents = np.asarray(agents, dtype=np.int64)
+        self.quote_slot = np.asarray(quote_slot, dtype=np.int64)
+        self.p = params
+        self.rng = rng
+        self.seed = int(seed)
+        self.board = MessageBoard(domain.comm, domain.gid, params.message_threshold,
+                                  params.message_delay)
+        self._targets = domain.edge_targets()
+        self._owners = domain.halo.slot_owner(domain.indices)
+
+    def _uniform(self, tick, draw):
+        out = np.empty(self.agents.shape[0])
+        self.rng.uniform(self.seed, self.d.gid[self.agents], tick, STREAM_PAYMENT, draw, out)
+        return out
+
+    def step(self, tick, holdings, kind, acc_holdings, es):
+        """Income, spending, new payments, settlement and deliveries. Collective.
+
+        Returns per-slot totals over all ranks, shape (4, n_slots): minted (income),
+        burned (spending), paid (sent in the tick) and in flight after the tick.
+        """
+        n_slots = holdings.shape[0]
+        a, q = self.agents, self.quote_slot
+        # Income (minted) and spending (burned).
+        old = holdings[q, a].copy()
+        spend = self.p.pay_spend * (old + self.p.pay_income)
+        holdings[q, a] = old + self.p.pay_income - spend
+        record_changes(holdings, acc_holdings, kind, q, a, old, es)
+        # Payments to a neighbour, drawn by id and tick.
+        indptr = self.d.indptr
+        degree = indptr[a + 1] - indptr[a]
+        pays = (self._uniform(tick, 0) < self.p.pay_probability) & (degree > 0)
+        pick = np.minimum((self._uniform(tick, 1) * degree).astype(np.int64), degree - 1)
+        priority = self._uniform(tick, 2)
+        payer, edge = a[pays], indptr[a[pays]] + pick[pays]
+        slot = q[pays]
+        amount = self.p.pay_fraction * holdings[slot, payer]
+        old = holdings[slot, payer].copy()
+        holdings[slot, payer] = old - amount
+        record_changes(holdings, acc_holdings, kind, slot, payer, old, es)
+        self.board.post(tick, KIND_PAYMENT, self.d.gid[payer], self._targets[edge],
+                        self._owners[edge], priority[pays], amount, slot, 0)
+
+        def land(msgs, *_):
+            if msgs.shape[0] == 0:
+                return
+            who = self.board.local_index(msgs["dst"])
+            s = msgs["slot"].astype(np.int64)
+            before = holdings[s, who].copy()
+            np.add.at(holdings, (s, who), msgs["amount"])  # in the board's sorted order
+            _, first = np.unique(s * holdings.shape[1] + who, return_index=True)
+            record_changes(holdings, acc_holdings, kind, s[first], who[first], before[first],
+                           es)
+
+        self.board.settle(tick, land)
+        self.board.route_batched()
+        self.board.deliver(tick, land)
+        flight = self.board.in_flight()
+        acc = new_accumulators(4 * n_slots)
+        es.accumulate_grouped(np.full(a.shape[0], self.p.pay_income), q, acc)
+        es.accumulate_grouped(spend, n_slots + q, acc)
+        es.accumulate_grouped(amount, 2 * n_slots + slot, acc)
+        es.accumulate_grouped(flight["amount"], 3 * n_slots + flight["slot"].astype(np.int64),
+                              acc)
+        return allreduce_exact(self.d.comm, acc).reshape(4, n_slots)
