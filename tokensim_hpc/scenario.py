@@ -183,7 +183,7 @@ class DefiModel:
                                 "chain's quote token", "quote", float_range(0.0, 1e12))
     pay_spend: float = setting(0.01, "payment users: fraction of their quote spent per tick "
                                "(burned)", "fraction", float_range(0.0, 1.0))
-    pay_probability: float = setting(0.2, "payment users: probability of paying a network "
+    pay_probability: float = setting(0.05, "payment users: probability of paying a network "
                                      "neighbour in a tick", "", float_range(0.0, 1.0))
     pay_fraction: float = setting(0.05, "payment users: fraction of their quote paid",
                                   "fraction", float_range(0.0, 1.0))

@@ -51,11 +51,15 @@ class PaymentUsers:
                                   params.message_delay)
         self._targets = domain.edge_targets()
         self._owners = domain.halo.slot_owner(domain.indices)
+        self._gid = domain.gid[self.agents]
+        self._degree = domain.indptr[self.agents + 1] - domain.indptr[self.agents]
 
-    def _uniform(self, tick, draw):
-        out = np.empty(self.agents.shape[0])
-        self.rng.uniform(self.seed, self.d.gid[self.agents], tick, STREAM_PAYMENT, draw, out)
-        return out
+    def _uniforms(self, tick):
+        """Three uniforms in [0, 1) per payment user from one Philox block (words 0-2):
+        whether it pays, which neighbour, the priority."""
+        words = np.empty((self.agents.shape[0], 4), dtype=np.uint64)
+        self.rng.random_raw(self.seed, self._gid, tick, STREAM_PAYMENT, 0, words)
+        return (words[:, :3] >> np.uint64(11)).astype(np.float64).T * 2.0**-53
 
     def step(self, tick, holdings, kind, acc_holdings, es):
         """Income, spending, new payments, settlement and deliveries. Collective.
@@ -65,25 +69,21 @@ class PaymentUsers:
         """
         n_slots = holdings.shape[0]
         a, q = self.agents, self.quote_slot
-        # Income (minted) and spending (burned).
+        u_pay, u_pick, priority = self._uniforms(tick)
+        indptr = self.d.indptr
+        degree = self._degree
+        pays = (u_pay < self.p.pay_probability) & (degree > 0)
+        pick = np.minimum((u_pick * degree).astype(np.int64), degree - 1)
+        # Income (minted), spending (burned) and the payment, in one update per user.
         old = holdings[q, a].copy()
         spend = self.p.pay_spend * (old + self.p.pay_income)
-        holdings[q, a] = old + self.p.pay_income - spend
+        after = old + self.p.pay_income - spend
+        amount = np.where(pays, self.p.pay_fraction * after, 0.0)
+        holdings[q, a] = after - amount
         record_changes(holdings, acc_holdings, kind, q, a, old, es)
-        # Payments to a neighbour, drawn by id and tick.
-        indptr = self.d.indptr
-        degree = indptr[a + 1] - indptr[a]
-        pays = (self._uniform(tick, 0) < self.p.pay_probability) & (degree > 0)
-        pick = np.minimum((self._uniform(tick, 1) * degree).astype(np.int64), degree - 1)
-        priority = self._uniform(tick, 2)
-        payer, edge = a[pays], indptr[a[pays]] + pick[pays]
-        slot = q[pays]
-        amount = self.p.pay_fraction * holdings[slot, payer]
-        old = holdings[slot, payer].copy()
-        holdings[slot, payer] = old - amount
-        record_changes(holdings, acc_holdings, kind, slot, payer, old, es)
-        self.board.post(tick, KIND_PAYMENT, self.d.gid[payer], self._targets[edge],
-                        self._owners[edge], priority[pays], amount, slot, 0)
+        edge, slot = indptr[a[pays]] + pick[pays], q[pays]
+        self.board.post(tick, KIND_PAYMENT, self._gid[pays], self._targets[edge],
+                        self._owners[edge], priority[pays], amount[pays], slot, 0)
 
         def land(msgs, *_):
             if msgs.shape[0] == 0:
@@ -103,7 +103,7 @@ class PaymentUsers:
         acc = new_accumulators(4 * n_slots)
         es.accumulate_grouped(np.full(a.shape[0], self.p.pay_income), q, acc)
         es.accumulate_grouped(spend, n_slots + q, acc)
-        es.accumulate_grouped(amount, 2 * n_slots + slot, acc)
+        es.accumulate_grouped(amount[pays], 2 * n_slots + slot, acc)
         es.accumulate_grouped(flight["amount"], 3 * n_slots + flight["slot"].astype(np.int64),
                               acc)
         return allreduce_exact(self.d.comm, acc).reshape(4, n_slots)
