@@ -32,7 +32,8 @@ cdef enum:
     _ARBITRAGEUR = 3
     _LIQUIDITY = 4
     _PAYMENT = 5
-    _N_TYPES = 6
+    _BORROWER = 6
+    _N_TYPES = 7
 STREAM_TRADER = _STREAM_TRADER
 TYPE_NOISE = _NOISE
 TYPE_HERDING = _HERDING
@@ -40,6 +41,7 @@ TYPE_FUNDAMENTALIST = _FUNDAMENTALIST
 TYPE_ARBITRAGEUR = _ARBITRAGEUR
 TYPE_LIQUIDITY = _LIQUIDITY
 TYPE_PAYMENT = _PAYMENT
+TYPE_BORROWER = _BORROWER
 N_TYPES = _N_TYPES
 
 
@@ -77,7 +79,7 @@ def trader_orders(const int64_t[::1] rows, const int64_t[::1] indptr,
     * fundamentalist: sig = tanh(gain_i * mispricing[p] + sigma xi), with
       mispricing = ln(oracle / price) of the pool;
     * arbitrageur: sig = 0, and the arbitrage below;
-    * liquidity provider, payment user: sig = 0 and no order.
+    * liquidity provider, payment user, borrower: sig = 0 and no order.
 
     s_new[i] = sig. A buy spends fraction_i * sig of the quote holding (at
     most the holding less the gas), a sell offers fraction_i * |sig| of the
@@ -111,8 +113,8 @@ def trader_orders(const int64_t[::1] rows, const int64_t[::1] indptr,
             sell[i] = 0.0
             buy_pool[i] = p
             sell_pool[i] = p
-            if k == _LIQUIDITY or k == _PAYMENT:
-                # Liquidity providers and payment users place no orders.
+            if k >= _LIQUIDITY:
+                # Liquidity providers, payment users and borrowers place no orders.
                 s_new[i] = 0.0
                 continue
             if k == _ARBITRAGEUR:

@@ -9,7 +9,8 @@ import pytest
 from mpirun import REPO, mpirun, simulate
 
 SETS = ["agents.n=4000", "run.ticks=24", "output.every=8", "model.frac_arbitrage=0.2",
-        "model.frac_noise=0.1", "model.frac_liquidity=0.05", "model.frac_payment=0.05",
+        "model.frac_noise=0.05", "model.frac_liquidity=0.05", "model.frac_payment=0.05",
+        "model.frac_borrower=0.05", "model.leverage=0.75",
         "model.rebalance_ratio=1.02",
         "model.lp_calm=0.05", "model.lp_stress=0.15"]
 
@@ -53,12 +54,14 @@ def _labels(dset):
 
 def test_every_token_is_conserved_every_tick(runs):
     _check_conservation(runs[2])
+    gas = _datasets(runs[2])["timeseries/gas_burned"].sum(axis=0)
+    assert gas.min() > 0  # every chain burned gas
 
 
 def _check_conservation(path):
-    """Per (chain, token) slot: agents + pools + bridge vaults + transfers in flight to it
-    + payments in flight + gas burned + spending burned - income minted equals the start,
-    every tick.
+    """Per (chain, token) slot: agents + borrowers' collateral + pools + bridge vaults +
+    transfers in flight to it + payments in flight + gas burned + spending burned + what
+    the lending protocols received - income minted equals the start, every tick.
 
     Gas is paid in the quote token of the pool traded in (every pool here quotes in
     its chain's USDC) and burned."""
@@ -86,20 +89,23 @@ def _check_conservation(path):
             np.add.at(out, where, what)
         return out
 
-    liquidity = np.repeat([b["liquidity"] for b in scenario["bridges"]], 2)
-    start = totals(d["snapshots/holdings"][0].sum(axis=1),
+    liquidity = np.repeat([b["liquidity"] for b in scenario.get("bridges", [])], 2)
+    # Borrowers' collateral is their home pool's base token.
+    locked = np.zeros(len(slots))
+    np.add.at(locked, np.asarray(base_slot)[d["agents/pool"]], d["snapshots/collateral"][0])
+    start = totals(d["snapshots/holdings"][0].sum(axis=1) + locked,
                    [p["reserve_base"] for p in scenario["pools"]],
                    [p["reserve_quote"] for p in scenario["pools"]], np.zeros(len(chains)),
                    liquidity, np.zeros(len(directions)))
     burned = np.cumsum(d["timeseries/gas_burned"], axis=0)
-    assert burned[-1].min() > 0
-    net_minted = np.cumsum(d["timeseries/income_minted"] - d["timeseries/spending_burned"],
-                           axis=0)
+    net_minted = np.cumsum(d["timeseries/income_minted"] - d["timeseries/spending_burned"]
+                           - d["timeseries/protocol_received"], axis=0)
     for t in range(d["timeseries/holdings"].shape[0]):
         now = totals(d["timeseries/holdings"][t], d["timeseries/pool_base"][t],
                      d["timeseries/pool_quote"][t], burned[t], d["timeseries/bridge_vault"][t],
                      d["timeseries/bridge_in_flight"][t])
-        now += d["timeseries/payments_in_flight"][t] - net_minted[t]
+        now += (d["timeseries/payments_in_flight"][t] + d["timeseries/collateral"][t]
+                - net_minted[t])
         assert np.all(np.abs(now - start) <= 1e-12 * np.abs(start)), (t, now - start)
 
 
@@ -154,11 +160,12 @@ def test_output_layout_and_labels(runs):
         assert f["snapshots/holdings"].shape == (4, 9, 4000)
         assert f["agents/type"].attrs["labels"].tolist() == ["noise", "herding",
                                                              "fundamentalist", "arbitrageur",
-                                                             "liquidity", "payment"]
+                                                             "liquidity", "payment",
+                                                             "borrower"]
         for name in ("timeseries/pool_price", "snapshots/holdings", "agents/type"):
             assert f[name].attrs["units"] is not None and f[name].attrs["description"]
-        kinds = np.bincount(f["agents/type"][...], minlength=6)
-        assert np.all(np.abs(kinds / 4000 - [0.1, 0.3, 0.3, 0.2, 0.05, 0.05]) < 0.03)
+        kinds = np.bincount(f["agents/type"][...], minlength=7)
+        assert np.all(np.abs(kinds / 4000 - [0.05, 0.3, 0.3, 0.2, 0.05, 0.05, 0.05]) < 0.03)
 
 
 def test_misconfigured_market_is_refused_before_the_run(tmp_path):
@@ -243,3 +250,55 @@ def test_arbitrage_narrows_a_planted_cross_chain_gap(tmp_path):
     assert np.abs(gaps[0.0][12:]).min() > 0.08
     assert gaps[0.5][0] < 0.6 * gaps[0.0][0] and gaps[0.5][1] < 0.02  # closes at once
     assert np.abs(gaps[0.5][12:]).max() < 0.02 and np.abs(gaps[0.5][12:]).mean() < 0.013
+
+
+CRASH = """
+[run]
+model = "defi"
+ticks = 24
+[agents]
+n = 3000
+[model]
+frac_noise = 0.0
+frac_herding = 0.0
+frac_fundamentalist = 0.4
+frac_borrower = 0.6
+fundamental_gain = 10.0
+oracle_mu = -1.0
+oracle_sigma = 0.0
+leverage = 0.74
+heterogeneity = 0.4
+order_fraction = 0.02
+[output]
+every = 24
+network = false
+[[chains]]
+name = "a"
+tokens = ["ETH", "USDC"]
+[[pools]]
+chain = "a"
+base = "ETH"
+quote = "USDC"
+reserve_base = 1000.0
+reserve_quote = 3000000.0
+"""
+
+
+def test_liquidation_cascades_happen_are_conserved_and_rank_independent(tmp_path):
+    """The oracle falls, fundamentalists sell, borrowers fall below health 1; their
+    liquidations push the price further and liquidate others in later rounds of the same
+    tick. Tokens are conserved, and 1 and 3 ranks agree bit for bit."""
+    f = tmp_path / "crash.toml"
+    f.write_text(CRASH)
+    files = {}
+    for n in (1, 3):
+        files[n] = tmp_path / f"crash{n}.h5"
+        simulate(n, files[n], scenario=str(f))
+    one, three = _datasets(files[1]), _datasets(files[3])
+    for name in one:
+        assert np.array_equal(one[name], three[name]), name
+    assert one["timeseries/liquidations"].sum() > 100
+    assert one["timeseries/liquidation_rounds"].max() >= 3  # a cascade within one tick
+    assert one["timeseries/protocol_received"].sum() > 0
+    assert one["timeseries/debt"][-1].sum() < one["timeseries/debt"][0].sum()
+    _check_conservation(files[3])

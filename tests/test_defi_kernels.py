@@ -16,7 +16,7 @@ def _state(n, n_ghost, n_pools, n_slots, seed, k=6):
         "indptr": np.concatenate(([0], np.cumsum(degree))).astype(np.int64),
         "s": rs.uniform(-1, 1, n + n_ghost),
         "gid": rs.permutation(10 * n + 1)[:n].astype(np.int64),
-        "kind": rs.integers(0, 6, n).astype(np.int8),
+        "kind": rs.integers(0, 7, n).astype(np.int8),
         "pool": rs.integers(0, n_pools, n).astype(np.int32),
         "fraction": rs.uniform(0.0, 0.2, n),
         "gain": rs.uniform(1, 30, n),
@@ -65,7 +65,7 @@ def _orders(mod, st, rows, s_new, hold, out):
 def _outputs(n, n_pools):
     return (np.zeros(n), np.zeros(n), np.zeros(n, np.int32), np.zeros(n, np.int32),
             np.zeros((2 * n_pools, NACC), dtype=np.int64), np.zeros(n_pools, dtype=np.int64),
-            np.zeros((6, NACC), dtype=np.int64))
+            np.zeros((7, NACC), dtype=np.int64))
 
 
 def _tick(mod, st, n, n_pools, n_slots, rows=None):
@@ -75,7 +75,7 @@ def _tick(mod, st, n, n_pools, n_slots, rows=None):
     out = _outputs(n, n_pools)
     _orders(mod, st, rows, s_new, hold, out)
     buy, sell, buy_pool, sell_pool, acc_flow, n_orders, acc_s = out
-    acc_h = np.zeros((6 * n_slots, NACC), dtype=np.int64)
+    acc_h = np.zeros((7 * n_slots, NACC), dtype=np.int64)
     mod.fill_orders(st["kind"], buy_pool, sell_pool, buy, sell, st["base_slot"],
                     st["quote_slot"], st["clearing"], st["gas"], hold, acc_h)
     sums = [to_doubles(normalize(a.copy())) for a in (acc_flow, acc_s, acc_h)]
@@ -96,7 +96,7 @@ def test_twin_equal(n):
         both = (a[2] > 0) & (a[3] > 0)
         assert both.sum() > 20 and np.all(st["kind"][both] == 3)  # arbitrage: two legs
         assert np.all(a[6][both] != a[7][both])
-        lp = st["kind"] >= 4  # liquidity providers and payment users place no orders
+        lp = st["kind"] >= 4  # liquidity providers, payment users, borrowers: no orders
         assert lp.sum() > 100 and not a[2][lp].any() and not a[3][lp].any()
         assert np.all(a[0][:n][lp] == 0.0)
 
@@ -163,7 +163,7 @@ def test_running_totals_equal_a_fresh_sum():
     st = _state(n, 10, 4, n_slots, 11)
 
     def totals(hold):
-        acc = np.zeros((6 * n_slots, NACC), dtype=np.int64)
+        acc = np.zeros((7 * n_slots, NACC), dtype=np.int64)
         row = st["kind"].astype(np.int64) * n_slots
         for slot in range(n_slots):
             exactsum.accumulate_grouped(hold[slot], row + slot, acc)
@@ -173,7 +173,7 @@ def test_running_totals_equal_a_fresh_sum():
     _, hold, buy, sell, n_orders, _, buy_pool, sell_pool = _tick(cy, st, n, 4, n_slots)
     assert n_orders.sum() > 500
     # Exact accumulators: compare them limb for limb, not as rounded doubles.
-    acc_changes = np.zeros((6 * n_slots, NACC), dtype=np.int64)
+    acc_changes = np.zeros((7 * n_slots, NACC), dtype=np.int64)
     cy.fill_orders(st["kind"], buy_pool, sell_pool, buy, sell, st["base_slot"],
                    st["quote_slot"], st["clearing"], st["gas"], st["holdings"].copy(),
                    acc_changes)

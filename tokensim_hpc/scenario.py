@@ -140,8 +140,10 @@ class DefiModel:
                                          float_range(0.0, 1.0))
     frac_liquidity: float = setting(0.0, "share of liquidity providers", "fraction",
                                     float_range(0.0, 1.0))
-    frac_payment: float = setting(0.0, "share of payment users (the six shares sum to 1)",
-                                  "fraction", float_range(0.0, 1.0))
+    frac_payment: float = setting(0.0, "share of payment users", "fraction",
+                                  float_range(0.0, 1.0))
+    frac_borrower: float = setting(0.0, "share of leveraged borrowers (the seven shares sum "
+                                   "to 1)", "fraction", float_range(0.0, 1.0))
     frac_arbitrage: float = setting(0.0, "share of arbitrageurs; "
                                     "each watches one pair of pools of the same tokens on "
                                     "two chains joined by a bridge", "fraction",
@@ -192,6 +194,16 @@ class DefiModel:
                                        float_range(0.0, 1.0))
     message_delay: int = setting(2, "other messages arrive this many ticks later (tau)",
                                  "tick", int_min(1))
+    leverage: float = setting(0.6, "borrowers: debt at the start over the value of their "
+                              "collateral (their base tokens)", "", float_range(0.0, 10.0))
+    liquidation_threshold: float = setting(0.8, "borrowers are liquidated when collateral "
+                                           "value * this < debt", "", float_range(0.0, 1.0,
+                                                                                  lo_open=True))
+    liquidation_penalty: float = setting(0.05, "bonus on top of the repaid debt that a "
+                                         "liquidation pays the protocol", "fraction",
+                                         float_range(0.0, 1.0))
+    close_factor: float = setting(0.5, "fraction of the debt a liquidation repays at most",
+                                  "fraction", float_range(0.0, 1.0, lo_open=True))
     min_order: float = setting(1.0, "smallest order placed, in quote", "quote",
                                float_range(0.0, 1e15))
     min_order_gas: float = setting(5.0, "an order must also be worth this many times its "
@@ -328,12 +340,13 @@ def build_scenario(data: dict, name: str) -> Scenario:
 
 def _check_defi(model, markets) -> None:
     shares = (model.frac_noise + model.frac_herding + model.frac_fundamentalist
-              + model.frac_arbitrage + model.frac_liquidity + model.frac_payment)
+              + model.frac_arbitrage + model.frac_liquidity + model.frac_payment
+              + model.frac_borrower)
     if abs(shares - 1.0) > 1e-9:
         raise ScenarioError(f"model.frac_noise + model.frac_herding + model.frac_fundamentalist "
                             f"+ model.frac_arbitrage + model.frac_liquidity + "
-                            f"model.frac_payment = {shares!r} is not allowed: the shares must "
-                            f"sum to 1")
+                            f"model.frac_payment + model.frac_borrower = {shares!r} is not "
+                            f"allowed: the shares must sum to 1")
     if model.lp_stress <= model.lp_calm:
         raise ScenarioError(f"model.lp_stress = {model.lp_stress!r} is not allowed: must be "
                             f"greater than model.lp_calm = {model.lp_calm!r}")

@@ -87,6 +87,17 @@ DEFI_TIMESERIES = {
                             "slot", "slots"),
     "timeseries/payments_in_flight": ("token", "payments sent and not yet delivered after the "
                                       "tick, per slot", "slots"),
+    "timeseries/liquidations": ("1", "borrowers liquidated in the tick (all rounds), per pool",
+                                "pools"),
+    "timeseries/liquidated": ("base", "collateral sold by liquidations in the tick, per pool",
+                              "pools"),
+    "timeseries/liquidation_rounds": ("1", "settlement rounds of liquidation messages in the "
+                                      "tick (the depth of the cascade)", None),
+    "timeseries/protocol_received": ("token", "repayments and penalties the lending protocols "
+                                     "received in the tick, per slot", "slots"),
+    "timeseries/collateral": ("token", "borrowers' locked collateral after the tick, per slot",
+                              "slots"),
+    "timeseries/debt": ("token", "borrowers' debt after the tick, per slot", "slots"),
 }
 DEFI_SNAPSHOTS = {
     "snapshots/sentiment": ("1", "sentiment s_i per snapshot and agent (agents/gid order)", None),
@@ -94,6 +105,10 @@ DEFI_SNAPSHOTS = {
                            "slots"),
     "snapshots/lp_shares": ("share", "liquidity shares of the agent's home pool per snapshot "
                             "and agent", None),
+    "snapshots/collateral": ("base", "collateral a borrower has locked (its home pool's base "
+                             "token), per snapshot and agent", None),
+    "snapshots/debt": ("quote", "debt of a borrower (its home pool's quote token), per "
+                       "snapshot and agent", None),
 }
 DEFI_AGENTS = {
     "agents/type": ("1", "agent type code (labels attribute: the type names)", None),

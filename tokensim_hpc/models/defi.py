@@ -31,13 +31,15 @@ from ..markets.oracle import GBMOracle
 from ..markets.spec import arbitrage_pairs
 from ..parallel.reduce import allreduce_exact, allreduce_sum_int, new_accumulators
 from .defi_bridging import InventoryBridging
+from .defi_lending import Borrowers
 from .defi_liquidity import LiquidityProviders
 from .defi_payments import PaymentUsers
 
-TYPE_NAMES = ("noise", "herding", "fundamentalist", "arbitrageur", "liquidity", "payment")
+TYPE_NAMES = ("noise", "herding", "fundamentalist", "arbitrageur", "liquidity", "payment",
+              "borrower")
 # Draws of the set-up stream (a counter-based stream of its own, tick 0).
 STREAM_SETUP = 4
-_DRAW_TYPE, _DRAW_POOL, _DRAW_FRACTION, _DRAW_GAIN = 0, 1, 2, 3
+_DRAW_TYPE, _DRAW_POOL, _DRAW_FRACTION, _DRAW_GAIN, _DRAW_LEVERAGE = 0, 1, 2, 3, 4
 
 
 class Defi:
@@ -86,6 +88,21 @@ class Defi:
         self.lp_shares = np.zeros(n)
         self.providers = LiquidityProviders(np.flatnonzero(self.kind == 4), p.lp_fraction,
                                             p.lp_calm, p.lp_stress)
+        # Leverage: lognormal around model.leverage (spread heterogeneity / 4), kept below
+        # the liquidation threshold so that nobody starts insolvent.
+        debtors = np.flatnonzero(self.kind == 6)
+        leverage = np.minimum(p.leverage * np.exp(0.25 * p.heterogeneity
+                                                  * self._draws(_DRAW_LEVERAGE, True)),
+                              0.99 * p.liquidation_threshold)[debtors]
+        self.borrowers = Borrowers(domain, debtors, self.pool, self.pools, self.holdings, p,
+                                   leverage)
+        # Exact running totals of holdings, row type * n_slots + slot (see fill_orders),
+        # once every holding is set (borrowers have moved theirs into collateral).
+        n_slots = len(self.slots)
+        self._acc_hold = new_accumulators(len(TYPE_NAMES) * n_slots)
+        kind = self.kind.astype(np.int64) * n_slots
+        for slot in range(n_slots):
+            self.es.accumulate_grouped(self.holdings[slot], kind + slot, self._acc_hold)
         payers = np.flatnonzero(self.kind == 5)
         self.payments = PaymentUsers(domain, payers, self.pools.quote_slot[self.pool[payers]],
                                      p, self.rng, self.seed)
@@ -103,7 +120,7 @@ class Defi:
         p, d = self.p, self.d
         u = self._draws(_DRAW_TYPE)
         shares = [p.frac_noise, p.frac_herding, p.frac_fundamentalist, p.frac_arbitrage,
-                  p.frac_liquidity, p.frac_payment]
+                  p.frac_liquidity, p.frac_payment, p.frac_borrower]
         self.kind = np.searchsorted(np.cumsum(shares[:-1]), u, side="right").astype(np.int8)
         # u just above a rounded cumulative share can land on a type whose share is 0:
         # give those agents to the nearest type below (or above) that has a share.
@@ -145,12 +162,6 @@ class Defi:
         self.arb_weight[arb] = self.fraction[arb] / total[self.pair[arb]]
         self.buy_pool = self.pool.copy()
         self.sell_pool = self.pool.copy()
-        # Exact running totals of holdings, row type * n_slots + slot (see fill_orders).
-        n_slots = len(self.slots)
-        self._acc_hold = new_accumulators(len(TYPE_NAMES) * n_slots)
-        kind = self.kind.astype(np.int64) * n_slots
-        for slot in range(n_slots):
-            self.es.accumulate_grouped(self.holdings[slot], kind + slot, self._acc_hold)
         slots = n + d.halo.n_ghost
         self.s = np.zeros(slots)
         self.s_new = np.zeros(slots)
@@ -186,8 +197,9 @@ class Defi:
 
     def snapshot(self) -> dict:
         """Owned agents' columns for an output snapshot. Local."""
+        col, debt = self.borrowers.columns(self.d.n_owned)
         return {"sentiment": self.s[:self.d.n_owned], "holdings": self.holdings,
-                "lp_shares": self.lp_shares}
+                "lp_shares": self.lp_shares, "collateral": col, "debt": debt}
 
     # -- a tick ----------------------------------------------------------------
 
@@ -263,6 +275,11 @@ class Defi:
         with timers("payments"):
             minted, spent, paid, pay_flight = self.payments.step(
                 tick, self.holdings, self.kind, self._acc_hold, self.es)
+        with timers("liquidations"):
+            (liquidations, liquidated, rounds, protocol, collateral,
+             debt) = self.borrowers.step(tick, pools, self.holdings, self.kind, self._acc_hold,
+                                         self.es)
+            self._update_slot_values()
         with timers("reduce"):
             normalize(self._acc_hold)
             by_type = self._acc_hold.reshape(n_types, n_slots, -1)
@@ -288,6 +305,9 @@ class Defi:
             "lp_supply": pools.lp_supply.copy(), "lp_minted": minted_lp,
             "lp_burned": burned_lp, "income_minted": minted, "spending_burned": spent,
             "payments": paid, "payments_in_flight": pay_flight,
+            "liquidations": liquidations.astype(np.float64), "liquidated": liquidated,
+            "liquidation_rounds": float(rounds), "protocol_received": protocol,
+            "collateral": collateral, "debt": debt,
         }
 
     def summary(self, records: dict) -> list[str]:

@@ -18,7 +18,8 @@ TYPE_FUNDAMENTALIST = 2
 TYPE_ARBITRAGEUR = 3
 TYPE_LIQUIDITY = 4
 TYPE_PAYMENT = 5
-N_TYPES = 6
+TYPE_BORROWER = 6
+N_TYPES = 7
 
 
 def trader_orders(rows, indptr, indices, uniform_weight, s_old, s_new, gid, shock_words,
@@ -42,7 +43,7 @@ def trader_orders(rows, indptr, indices, uniform_weight, s_old, s_new, gid, shoc
                price, fee, reserve_base, pair_pools, pair_cost, buy, sell, buy_pool, sell_pool,
                acc_flow, n_orders)
     s_new[rows[arb]] = 0.0
-    lp = (k == TYPE_LIQUIDITY) | (k == TYPE_PAYMENT)
+    lp = k >= TYPE_LIQUIDITY  # liquidity providers, payment users, borrowers
     s_new[rows[lp]] = 0.0
     trader = ~arb & ~lp
     rows, p, k = rows[trader], p[trader], k[trader]
