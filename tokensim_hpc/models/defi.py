@@ -29,6 +29,7 @@ from .._kernels.exactsum import normalize
 from ..markets.amm import PoolBook
 from ..markets.oracle import GBMOracle
 from ..markets.spec import arbitrage_pairs
+from ..parallel.messages import MessageBoard
 from ..parallel.reduce import allreduce_exact, allreduce_sum_int, new_accumulators
 from .defi_bridging import InventoryBridging
 from .defi_lending import Borrowers
@@ -94,8 +95,12 @@ class Defi:
         leverage = np.minimum(p.leverage * np.exp(0.25 * p.heterogeneity
                                                   * self._draws(_DRAW_LEVERAGE, True)),
                               0.99 * p.liquidation_threshold)[debtors]
+        # One message board for payments and liquidations (each step settles its own
+        # immediate messages before the next posts).
+        self.board = MessageBoard(domain.comm, domain.gid, p.message_threshold,
+                                  p.message_delay)
         self.borrowers = Borrowers(domain, debtors, self.pool, self.pools, self.holdings, p,
-                                   leverage)
+                                   leverage, self.board)
         # Exact running totals of holdings, row type * n_slots + slot (see fill_orders),
         # once every holding is set (borrowers have moved theirs into collateral).
         n_slots = len(self.slots)
@@ -105,7 +110,7 @@ class Defi:
             self.es.accumulate_grouped(self.holdings[slot], kind + slot, self._acc_hold)
         payers = np.flatnonzero(self.kind == 5)
         self.payments = PaymentUsers(domain, payers, self.pools.quote_slot[self.pool[payers]],
-                                     p, self.rng, self.seed)
+                                     p, self.rng, self.seed, self.board)
         self._update_slot_values()
 
     # -- set-up ----------------------------------------------------------------

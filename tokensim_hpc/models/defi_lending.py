@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..parallel.messages import MessageBoard
 from ..parallel.reduce import allreduce_exact, allreduce_sum_int, new_accumulators
 from .defi_bridging import record_changes
 
@@ -47,9 +46,11 @@ class Borrowers:
     params : DefiModel
     leverage : array
         Each borrower's debt over the value of its collateral at the start.
+    board : MessageBoard
+        The model's message board; liquidations have a priority above any threshold.
     """
 
-    def __init__(self, domain, agents, pool, pools, holdings, params, leverage):
+    def __init__(self, domain, agents, pool, pools, holdings, params, leverage, board):
         self.d = domain
         self.agents = np.asarray(agents, dtype=np.int64)
         self.p = params
@@ -62,7 +63,7 @@ class Borrowers:
         holdings[self.base_slot, a] = 0.0
         self.debt = np.asarray(leverage) * self.collateral * price
         holdings[self.quote_slot, a] += self.debt  # the borrowed tokens
-        self.board = MessageBoard(domain.comm, domain.gid, 1.0, 1)
+        self.board = board
         self._gid = domain.gid[a]
         # Position of each owned agent among the borrowers (-1 for others).
         self._position = np.full(domain.n_owned, -1, dtype=np.int64)

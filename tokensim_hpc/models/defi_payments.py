@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..parallel.messages import MessageBoard
 from ..parallel.reduce import allreduce_exact, new_accumulators
 from .defi_bridging import record_changes
 
@@ -36,23 +35,31 @@ class PaymentUsers:
     quote_slot : int64 array
         Each payment user's money: the quote slot of its home pool.
     params : DefiModel
-    rng : kernel module with ``uniform``
+    rng : kernel module with ``random_raw``
     seed : int
+    board : MessageBoard
+        The model's message board (shared with the borrowers' liquidations).
     """
 
-    def __init__(self, domain, agents, quote_slot, params, rng, seed):
+    def __init__(self, domain, agents, quote_slot, params, rng, seed, board):
         self.d = domain
         self.agents = np.asarray(agents, dtype=np.int64)
         self.quote_slot = np.asarray(quote_slot, dtype=np.int64)
         self.p = params
         self.rng = rng
         self.seed = int(seed)
-        self.board = MessageBoard(domain.comm, domain.gid, params.message_threshold,
-                                  params.message_delay)
-        self._targets = domain.edge_targets()
-        self._owners = domain.halo.slot_owner(domain.indices)
+        self.board = board
+        # The payment users' own edges only (a CSR of theirs): target ids and owner ranks.
+        indptr = domain.indptr
+        self._degree = indptr[self.agents + 1] - indptr[self.agents]
+        self._start = np.zeros(self.agents.shape[0], dtype=np.int64)
+        np.cumsum(self._degree[:-1], out=self._start[1:])
+        edges = (np.repeat(indptr[self.agents] - self._start, self._degree)
+                 + np.arange(int(self._degree.sum())))
+        slots = domain.indices[edges]
+        self._targets = np.concatenate((domain.gid, domain.halo.ghost_gid))[slots]
+        self._owners = domain.halo.slot_owner(slots)
         self._gid = domain.gid[self.agents]
-        self._degree = domain.indptr[self.agents + 1] - domain.indptr[self.agents]
 
     def _uniforms(self, tick):
         """Three uniforms in [0, 1) per payment user from one Philox block (words 0-2):
@@ -70,7 +77,6 @@ class PaymentUsers:
         n_slots = holdings.shape[0]
         a, q = self.agents, self.quote_slot
         u_pay, u_pick, priority = self._uniforms(tick)
-        indptr = self.d.indptr
         degree = self._degree
         pays = (u_pay < self.p.pay_probability) & (degree > 0)
         pick = np.minimum((u_pick * degree).astype(np.int64), degree - 1)
@@ -81,7 +87,7 @@ class PaymentUsers:
         amount = np.where(pays, self.p.pay_fraction * after, 0.0)
         holdings[q, a] = after - amount
         record_changes(holdings, acc_holdings, kind, q, a, old, es)
-        edge, slot = indptr[a[pays]] + pick[pays], q[pays]
+        edge, slot = self._start[pays] + pick[pays], q[pays]
         self.board.post(tick, KIND_PAYMENT, self._gid[pays], self._targets[edge],
                         self._owners[edge], priority[pays], amount[pays], slot, 0)
 
