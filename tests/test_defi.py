@@ -12,7 +12,7 @@ SETS = ["agents.n=4000", "run.ticks=24", "output.every=8", "model.frac_arbitrage
         "model.frac_noise=0.05", "model.frac_liquidity=0.05", "model.frac_payment=0.05",
         "model.frac_borrower=0.05", "model.leverage=0.75",
         "model.rebalance_ratio=1.02",
-        "model.lp_calm=0.05", "model.lp_stress=0.15"]
+        "model.lp_calm=0.05", "model.lp_stress=0.15", "clusters.every=8"]
 
 
 def _datasets(path):
@@ -164,6 +164,11 @@ def test_output_layout_and_labels(runs):
                                                              "borrower"]
         for name in ("timeseries/pool_price", "snapshots/holdings", "agents/type"):
             assert f[name].attrs["units"] is not None and f[name].attrs["description"]
+        clusters, largest = f["timeseries/clusters"][...], f["timeseries/largest_cluster"][...]
+        assert clusters[0] == 4000 and largest[0] == 1  # before the first clustering
+        assert 1 < clusters[-1] < 4000 and 1 < largest[-1] < 4000
+        # Updated every 8 ticks only (tick t is row t - 1).
+        assert np.all(clusters[7:15] == clusters[7]) and np.all(clusters[15:23] == clusters[15])
         kinds = np.bincount(f["agents/type"][...], minlength=7)
         assert np.all(np.abs(kinds / 4000 - [0.05, 0.3, 0.3, 0.2, 0.05, 0.05, 0.05]) < 0.03)
 

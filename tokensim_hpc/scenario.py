@@ -121,12 +121,23 @@ class OutputSection:
     network: bool = setting(True, "write the network as a global edge list")
 
 
+@dataclass(frozen=True)
+class ClustersSection:
+    """[clusters]: adaptive clustering of the economy's agents (run.model = "defi")."""
+
+    every: int = setting(24, "ticks between clusterings (0: never)", "tick", int_min(0))
+    theta: float = setting(0.25, "theta_c: an edge joins two agents' clusters when their "
+                           "strategy vectors (sentiment, log order fraction) are closer than "
+                           "this", "", float_range(0.0, 1e6))
+
+
 SECTIONS: dict[str, type] = {
     "run": RunSection,
     "agents": AgentsSection,
     "network": NetworkSection,
     "engine": EngineSection,
     "output": OutputSection,
+    "clusters": ClustersSection,
 }
 @dataclass(frozen=True)
 class DefiModel:
@@ -229,12 +240,13 @@ class Scenario:
     model: Any
     engine: EngineSection
     output: OutputSection
+    clusters: ClustersSection = ClustersSection()
     markets: MarketSpec = MarketSpec()
 
     def to_toml(self) -> str:
         """The resolved scenario, every default included, as TOML text."""
         lines = [f"# scenario: {self.name}"]
-        for section in ("run", "agents", "network", "model", "engine", "output"):
+        for section in ("run", "agents", "network", "model", "engine", "output", "clusters"):
             lines.append(f"\n[{section}]")
             obj = getattr(self, section)
             for f in dataclasses.fields(obj):

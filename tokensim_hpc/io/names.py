@@ -98,6 +98,10 @@ DEFI_TIMESERIES = {
     "timeseries/collateral": ("token", "borrowers' locked collateral after the tick, per slot",
                               "slots"),
     "timeseries/debt": ("token", "borrowers' debt after the tick, per slot", "slots"),
+    "timeseries/clusters": ("1", "number of clusters at the last clustering (clusters.every)",
+                            None),
+    "timeseries/largest_cluster": ("agent", "agents in the largest cluster at the last "
+                                   "clustering", None),
 }
 DEFI_SNAPSHOTS = {
     "snapshots/sentiment": ("1", "sentiment s_i per snapshot and agent (agents/gid order)", None),

@@ -32,6 +32,7 @@ from ..markets.spec import arbitrage_pairs
 from ..parallel.messages import MessageBoard
 from ..parallel.reduce import allreduce_exact, allreduce_sum_int, new_accumulators
 from .defi_bridging import InventoryBridging
+from .defi_clusters import Clusters
 from .defi_lending import Borrowers
 from .defi_liquidity import LiquidityProviders
 from .defi_payments import PaymentUsers
@@ -99,6 +100,9 @@ class Defi:
         # immediate messages before the next posts).
         self.board = MessageBoard(domain.comm, domain.gid, p.message_threshold,
                                   p.message_delay)
+        self.cluster_every = scenario.clusters.every
+        self.clusters = Clusters(domain, scenario.clusters.theta)
+        self.cluster_counts = (float(domain.n_total), 1.0)  # before the first clustering
         self.borrowers = Borrowers(domain, debtors, self.pool, self.pools, self.holdings, p,
                                    leverage, self.board)
         # Exact running totals of holdings, row type * n_slots + slot (see fill_orders),
@@ -285,6 +289,11 @@ class Defi:
              debt) = self.borrowers.step(tick, pools, self.holdings, self.kind, self._acc_hold,
                                          self.es)
             self._update_slot_values()
+        if self.cluster_every and tick % self.cluster_every == 0:
+            with timers("clusters"):
+                features = np.column_stack((self.s_new[:d.n_owned], np.log(self.fraction)))
+                self.clusters.find(features)
+                self.cluster_counts = tuple(float(v) for v in self.clusters.sizes())
         with timers("reduce"):
             normalize(self._acc_hold)
             by_type = self._acc_hold.reshape(n_types, n_slots, -1)
@@ -313,6 +322,7 @@ class Defi:
             "liquidations": liquidations.astype(np.float64), "liquidated": liquidated,
             "liquidation_rounds": float(rounds), "protocol_received": protocol,
             "collateral": collateral, "debt": debt,
+            "clusters": self.cluster_counts[0], "largest_cluster": self.cluster_counts[1],
         }
 
     def summary(self, records: dict) -> list[str]:
@@ -325,6 +335,11 @@ class Defi:
         gas = records["gas_burned"].sum(axis=0)
         out.append("  gas burned    " + ", ".join(f"{c} {g:.4g}" for c, g in
                                                   zip(self.chain_names, gas, strict=True)))
+        out.append(f"  liquidations  {int(records['liquidations'].sum()):,} (deepest cascade "
+                   f"{int(records['liquidation_rounds'].max())} rounds); bridges carried "
+                   + ", ".join(f"{v:.4g}" for v in records["bridge_sent"].sum(axis=0)))
+        out.append(f"  clusters      {int(records['clusters'][-1]):,} (largest "
+                   f"{int(records['largest_cluster'][-1]):,} agents) at the last clustering")
         out.append(f"  total wealth  {records['total_wealth'][0]:.6e} -> "
                    f"{records['total_wealth'][-1]:.6e} quote")
         return out

@@ -175,6 +175,16 @@ class HaloPlan:
         for column in columns:
             self.finish(self.start(column))
 
+    def reduce_ghosts(self, column: np.ndarray, ufunc=np.minimum) -> None:
+        """The reverse of an exchange: every rank's ghost values of ``column`` go back to
+        the owners and are combined into the owned slots with ``ufunc`` (e.g. the
+        minimum of the labels proposed along cross-partition edges). Collective."""
+        ghosts = np.ascontiguousarray(column[self.n_owned:self.n_owned + self.n_ghost])
+        # Ghosts are grouped by owner in rank order, and each owner's send_idx lists the
+        # agents in the order this rank asked for them, so the values line up.
+        got = alltoallv(self.comm, ghosts, self.recv_counts, self.send_counts)
+        ufunc.at(column, self.send_idx, got)
+
     def destroy(self) -> None:
         """Free the distributed-graph communicator. Collective."""
         if self.graph is not None:
