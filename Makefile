@@ -35,7 +35,7 @@ KERNEL_SOURCES := $(wildcard cython_kernels/*.pyx cython_kernels/*.pxd)
 
 run: build
 	@mkdir -p output
-	$(MPIRUN) -n $(NP) $(PY) -m tokensim_hpc run b1 -o output/default.h5 --overwrite
+	$(MPIRUN) -n $(NP) $(PY) -m tokensim_hpc run defi -o output/default.h5 --overwrite
 
 test: build lint test-serial test-mpi test-slurm
 
