@@ -17,13 +17,15 @@ smallest id in it, whatever the partition.
 from __future__ import annotations
 
 import numpy as np
-from scipy.sparse import coo_matrix
+from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
 from ..parallel.directory import Directory
 from ..parallel.exchange import alltoallv
 from ..parallel.mpi import allreduce_max_int
 from ..parallel.reduce import allreduce_sum_int
+
+_CHUNK = 1 << 20  # edges per chunk of the distance computation
 
 
 class Clusters:
@@ -43,9 +45,6 @@ class Clusters:
         self.theta = float(theta)
         self.max_rounds = int(max_rounds)
         self.directory = Directory(domain.comm, domain.gid, domain.n_total)
-        n = domain.n_owned
-        self._src = np.repeat(np.arange(n, dtype=np.int64), np.diff(domain.indptr))
-        self._dst = domain.indices.astype(np.int64)
         self.labels = domain.gid.copy()
         self.rounds = 0
 
@@ -54,17 +53,48 @@ class Clusters:
         ``features`` has shape (n_owned, F). Collective."""
         d = self.d
         n, n_slots = d.n_owned, d.n_owned + d.halo.n_ghost
-        dist2 = np.zeros(self._src.shape[0])
+        # The edges to keep, in CSR order, worked out in chunks through two reused
+        # buffers: temporaries as large as the edge list would cost more in page faults
+        # than in arithmetic, once a day.
+        cols = []
         for f in np.atleast_2d(features.T):
             col = np.zeros(n_slots)
             col[:n] = f
             d.halo.exchange(col)
-            dist2 += (col[self._src] - col[self._dst]) ** 2
-        keep = dist2 < self.theta * self.theta
-        src, dst = self._src[keep], self._dst[keep]
+            cols.append(col)
+        src = np.repeat(np.arange(n, dtype=np.int32), np.diff(d.indptr))
+        n_edges = src.shape[0]
+        keep = np.empty(n_edges, dtype=bool)
+        chunk = min(n_edges, _CHUNK)
+        a, b, dist2 = np.empty(chunk), np.empty(chunk), np.empty(chunk)
+        for e0 in range(0, n_edges, _CHUNK):
+            e1 = min(n_edges, e0 + _CHUNK)
+            m = e1 - e0
+            dist2[:m] = 0.0
+            for col in cols:
+                np.take(col, src[e0:e1], out=a[:m])
+                np.take(col, d.indices[e0:e1], out=b[:m])
+                np.subtract(a[:m], b[:m], out=a[:m])
+                np.multiply(a[:m], a[:m], out=a[:m])
+                np.add(dist2[:m], a[:m], out=dist2[:m])
+            np.less(dist2[:m], self.theta * self.theta, out=keep[e0:e1])
+        del cols, a, b, dist2
+        kept = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(np.bincount(src[keep], minlength=n), out=kept[1:])
         # Components of the local part of the graph (owned and ghost slots), once.
-        graph = coo_matrix((np.ones(src.shape[0]), (src, dst)), shape=(n_slots, n_slots))
-        _, comp = connected_components(graph.tocsr(), directed=False)
+        indptr = np.concatenate((kept, np.full(n_slots - n, kept[-1])))
+        graph = csr_matrix((np.ones(int(kept[-1]), dtype=np.int8), d.indices[keep], indptr),
+                           shape=(n_slots, n_slots))
+        del src, keep
+        _, comp = connected_components(graph, directed=False)
+        del graph
+        # Slots grouped by component, for a minimum per component by reduceat.
+        order = np.argsort(comp, kind="stable")
+        first = np.r_[True, comp[order][1:] != comp[order][:-1]] if n_slots else \
+            np.zeros(0, dtype=bool)
+        starts = np.flatnonzero(first)
+        comp_rank = np.empty(n_slots, dtype=np.int64)
+        comp_rank[order] = np.cumsum(first) - 1
         label = np.zeros(n_slots)  # ids below 2**53 are exact in float64
         label[:n] = d.gid
         rounds = 0
@@ -72,9 +102,8 @@ class Clusters:
             d.halo.exchange(label)
             before = label[:n].copy()
             # Every local component takes its smallest label (ghosts carry their owners').
-            smallest = np.full(comp.max() + 1 if comp.size else 0, np.inf)
-            np.minimum.at(smallest, comp, label)
-            label = smallest[comp]
+            smallest = np.minimum.reduceat(label[order], starts) if n_slots else label
+            label = smallest[comp_rank]
             d.halo.reduce_ghosts(label, np.minimum)
             changed = int(np.any(label[:n] < before))
             rounds += 1
