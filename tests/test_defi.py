@@ -307,3 +307,31 @@ def test_liquidation_cascades_happen_are_conserved_and_rank_independent(tmp_path
     assert one["timeseries/protocol_received"].sum() > 0
     assert one["timeseries/debt"][-1].sum() < one["timeseries/debt"][0].sum()
     _check_conservation(files[3])
+
+
+def test_oracle_prices_from_a_file_with_a_kalman_filter(tmp_path):
+    """model.oracle_file replaces the GBM: the oracle series is the file's rows 1..ticks,
+    smoothed when model.oracle_kalman_q > 0; a file without the pool's token is refused
+    before the run."""
+    from tokensim_hpc.markets.oracle import kalman_smooth
+
+    rs = np.random.default_rng(9)
+    prices = 3000 * np.exp(np.cumsum(rs.normal(0, 0.01, 25)))
+    csv = tmp_path / "prices.csv"
+    csv.write_text("ETH,BTC\n" + "".join(f"{p!r},{2 * p!r}\n" for p in prices))
+    scenario = tmp_path / "file.toml"
+    scenario.write_text(CRASH.replace('oracle_mu = -1.0', f'oracle_file = "{csv}"'))
+    for q in (0.0, 5.0):
+        out = tmp_path / f"file{q}.h5"
+        simulate(2, out, f"model.oracle_kalman_q={q}", "model.oracle_kalman_r=100.0",
+                 scenario=str(scenario))
+        with h5py.File(out, "r") as f:
+            oracle = f["timeseries/oracle_price"][:, 0]
+        want = prices if q == 0.0 else kalman_smooth(prices[:, None], q, 100.0)[:, 0]
+        np.testing.assert_array_equal(oracle, want[1:])
+    bad = tmp_path / "bad.csv"
+    bad.write_text("BTC\n1.0\n")
+    proc = mpirun(2, ["-m", "tokensim_hpc", "run", str(scenario), "-o", str(tmp_path / "x.h5"),
+                      "--set", f'model.oracle_file="{bad}"'], timeout=60)
+    assert proc.returncode == 2
+    assert "model.oracle_file" in proc.stderr and "no column 'ETH'" in proc.stderr

@@ -21,6 +21,16 @@ def _prepare(args):
     from .io.writer import check_output_path
 
     scenario = resolve(args.scenario, args.set)
+    if scenario.run.model == "defi" and scenario.model.oracle_file:
+        from .errors import ScenarioError
+        from .markets.oracle import check_price_file
+
+        assets = list(dict.fromkeys(pool.base for pool in scenario.markets.pools))
+        try:
+            check_price_file(scenario.model.oracle_file, assets, scenario.run.ticks)
+        except ValueError as exc:
+            raise ScenarioError(f"model.oracle_file = {scenario.model.oracle_file!r} is not "
+                                f"allowed: {exc}") from None
     out = args.output or f"{scenario.name}.h5"
     return scenario, check_output_path(out, args.overwrite)
 

@@ -223,6 +223,14 @@ class DefiModel:
     oracle_sigma: float = setting(0.05, "volatility of the oracle GBM per sqrt(day)",
                                   "1/sqrt(day)", float_range(0.0, 10.0))
     ticks_per_day: int = setting(24, "ticks in a simulated day", "tick", int_min(1))
+    oracle_file: str = setting("", "CSV of reference prices instead of the GBM: a header "
+                               "naming base tokens, then one row per tick from tick 0 "
+                               "(relative paths: from the working directory); '' = GBM")
+    oracle_kalman_q: float = setting(0.0, "process variance q of the Kalman filter smoothing "
+                                     "the file's prices (0: no filter)", "quote^2",
+                                     float_range(0.0, 1e30))
+    oracle_kalman_r: float = setting(1.0, "observation variance r of that filter", "quote^2",
+                                     positive())
 
 
 MODELS: dict[str, type] = {"b1": B1Model, "defi": DefiModel}

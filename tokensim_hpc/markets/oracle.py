@@ -122,3 +122,16 @@ def read_csv_prices(path: str, assets: list[str]) -> np.ndarray:
         raise ValueError(f"{path}: no column {missing[0]!r} (columns: {', '.join(header)})")
     data = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
     return np.ascontiguousarray(data[:, [header.index(a) for a in assets]])
+
+
+def check_price_file(path: str, assets: list[str], ticks: int) -> None:
+    """Refuse a price file that a run could not use: missing, unreadable, without a
+    column for each asset, too short or with a first row that is not > 0.
+
+    Raises ValueError naming the file and the problem. Local.
+    """
+    try:
+        table = read_csv_prices(path, assets)
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    TableOracle(table).check_length(ticks)

@@ -27,7 +27,7 @@ import numpy as np
 
 from .._kernels.exactsum import normalize
 from ..markets.amm import PoolBook
-from ..markets.oracle import GBMOracle
+from ..markets.oracle import GBMOracle, TableOracle, read_csv_prices
 from ..markets.spec import arbitrage_pairs
 from ..parallel.messages import MessageBoard
 from ..parallel.reduce import allreduce_exact, allreduce_sum_int, new_accumulators
@@ -82,8 +82,14 @@ class Defi:
         self.assets = list(dict.fromkeys(bases))
         self.pool_asset = np.array([self.assets.index(b) for b in bases], dtype=np.int64)
         p0 = [self.clearing[bases.index(a)] for a in self.assets]
-        self.oracle = GBMOracle(p0, [p.oracle_mu] * len(p0), [p.oracle_sigma] * len(p0),
-                                1.0 / p.ticks_per_day, self.seed, self.rng.normal)
+        if p.oracle_file:
+            # Checked before the run (runner); each rank reads the small table itself.
+            table = read_csv_prices(p.oracle_file, self.assets)
+            self.oracle = TableOracle(table, *((p.oracle_kalman_q, p.oracle_kalman_r)
+                                               if p.oracle_kalman_q > 0 else (None, None)))
+        else:
+            self.oracle = GBMOracle(p0, [p.oracle_mu] * len(p0), [p.oracle_sigma] * len(p0),
+                                    1.0 / p.ticks_per_day, self.seed, self.rng.normal)
         self.gas_burned = np.zeros(len(chains))
         self.bridging = InventoryBridging(self.market, self.pair_pools, self.pools,
                                           p.rebalance_ratio)
