@@ -4,9 +4,10 @@ The README's table of datasets is this module in prose; a test checks that
 every dataset a run writes carries ``units`` and ``description`` attributes.
 Each entry is ``path -> (units, description, axis)``: ``axis`` is None for
 one value per tick (time series) or per agent (snapshots), or the name of a
-second axis ("pools", "slots", "chains", "types", "directions") whose labels the model
-gives; such datasets have shape (ticks, n_axis) or (S, n_axis, N) and a
-``labels`` attribute naming the entries along that axis.
+second axis ("pools", "slots", "chains", "types", "directions",
+"top_clusters") whose labels the model gives; such datasets have shape
+(ticks, n_axis) or (S, n_axis, N) and a ``labels`` attribute naming the
+entries along that axis.
 """
 
 FORMAT_VERSION = 2
@@ -102,6 +103,14 @@ DEFI_TIMESERIES = {
                             None),
     "timeseries/largest_cluster": ("agent", "agents in the largest cluster at the last "
                                    "clustering", None),
+    "timeseries/cluster_size": ("agent", "agents in each of the largest clusters at the last "
+                                "clustering, the largest first (NaN: fewer clusters)",
+                                "top_clusters"),
+    "timeseries/cluster_sentiment": ("1", "mean sentiment in each of those clusters at the "
+                                     "last clustering", "top_clusters"),
+    "timeseries/cluster_wealth": ("quote", "holdings of each of those clusters' agents "
+                                  "valued at the pool prices, at the last clustering",
+                                  "top_clusters"),
 }
 DEFI_SNAPSHOTS = {
     "snapshots/sentiment": ("1", "sentiment s_i per snapshot and agent (agents/gid order)", None),

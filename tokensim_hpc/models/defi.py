@@ -37,6 +37,7 @@ from .defi_lending import Borrowers
 from .defi_liquidity import LiquidityProviders
 from .defi_payments import PaymentUsers
 
+TOP_CLUSTERS = 5  # clusters whose aggregates are recorded, the largest first
 TYPE_NAMES = ("noise", "herding", "fundamentalist", "arbitrageur", "liquidity", "payment",
               "borrower")
 # Draws of the set-up stream (a counter-based stream of its own, tick 0).
@@ -108,7 +109,9 @@ class Defi:
                                   p.message_delay)
         self.cluster_every = scenario.clusters.every
         self.clusters = Clusters(domain, scenario.clusters.theta)
-        self.cluster_counts = (float(domain.n_total), 1.0)  # before the first clustering
+        # Before the first clustering every agent is its own cluster.
+        self.cluster_counts = (float(domain.n_total), 1.0)
+        self.top_clusters = np.full((3, TOP_CLUSTERS), np.nan)  # size, sentiment, wealth
         self.borrowers = Borrowers(domain, debtors, self.pool, self.pools, self.holdings, p,
                                    leverage, self.board)
         # Exact running totals of holdings, row type * n_slots + slot (see fill_orders),
@@ -205,6 +208,7 @@ class Defi:
         return {"pools": self.pools.names, "slots": [f"{c}:{t}" for c, t in self.slots],
                 "chains": self.chain_names, "types": list(TYPE_NAMES),
                 "directions": self.bridging.labels(self.market),
+                "top_clusters": [str(i + 1) for i in range(TOP_CLUSTERS)],
                 "agent_type": list(TYPE_NAMES), "agent_pool": self.pools.names}
 
     def static_columns(self) -> dict:
@@ -298,8 +302,10 @@ class Defi:
         if self.cluster_every and tick % self.cluster_every == 0:
             with timers("clusters"):
                 features = np.column_stack((self.s_new[:d.n_owned], np.log(self.fraction)))
-                self.clusters.find(features)
-                self.cluster_counts = tuple(float(v) for v in self.clusters.sizes())
+                labels = self.clusters.find(features)
+                n_clusters, top, sizes = self.clusters.sizes(TOP_CLUSTERS)
+                self.cluster_counts = (float(n_clusters), float(sizes[0]))
+                self.top_clusters = self._top_cluster_aggregates(labels, top, sizes)
         with timers("reduce"):
             normalize(self._acc_hold)
             by_type = self._acc_hold.reshape(n_types, n_slots, -1)
@@ -329,7 +335,32 @@ class Defi:
             "liquidation_rounds": float(rounds), "protocol_received": protocol,
             "collateral": collateral, "debt": debt,
             "clusters": self.cluster_counts[0], "largest_cluster": self.cluster_counts[1],
+            "cluster_size": self.top_clusters[0].copy(),
+            "cluster_sentiment": self.top_clusters[1].copy(),
+            "cluster_wealth": self.top_clusters[2].copy(),
         }
+
+    def _top_cluster_aggregates(self, labels, top, sizes):
+        """Size, mean sentiment and wealth (at the pool prices) of the largest clusters,
+        by exact sums over their members on every rank. Collective."""
+        k = top.shape[0]
+        member_of = np.full(labels.shape[0], -1, dtype=np.int64)
+        for g, label in enumerate(top):  # at most TOP_CLUSTERS passes
+            member_of[labels == label] = g
+        who = np.flatnonzero(member_of >= 0)
+        group = member_of[who]
+        wealth = np.zeros(who.shape[0])
+        for slot in range(len(self.slots)):  # slot by slot: the same sum on any rank
+            wealth += self.holdings[slot, who] * self.slot_value[slot]
+        acc = new_accumulators(2 * TOP_CLUSTERS)
+        self.es.accumulate_grouped(self.s_new[who], group, acc)
+        self.es.accumulate_grouped(wealth, TOP_CLUSTERS + group, acc)
+        sums = allreduce_exact(self.d.comm, acc)
+        out = np.full((3, TOP_CLUSTERS), np.nan)
+        out[0, :k] = sizes
+        out[1, :k] = sums[:k] / sizes
+        out[2, :k] = sums[TOP_CLUSTERS:TOP_CLUSTERS + k]
+        return out
 
     def summary(self, records: dict) -> list[str]:
         """Lines of the run summary (rank 0)."""

@@ -115,8 +115,13 @@ class Clusters:
         self.labels = label[:n].astype(np.int64)
         return self.labels
 
-    def sizes(self) -> tuple[int, int]:
-        """(number of clusters, size of the largest) of the last :meth:`find`. Collective."""
+    def sizes(self, top: int = 5):
+        """Sizes of the last :meth:`find`'s clusters. Collective.
+
+        Returns (number of clusters, labels of the ``top`` largest, their sizes),
+        the largest first, ties by smaller label; fewer than ``top`` if there are
+        fewer clusters.
+        """
         d = self.d
         n_clusters = int(allreduce_sum_int(d.comm, np.array([np.sum(self.labels == d.gid)]))[0])
         # Count each label at the rank that owns the agent of that id.
@@ -124,5 +129,13 @@ class Clusters:
         order = np.argsort(owner, kind="stable")
         counts = np.bincount(owner, minlength=d.comm.size).astype(np.int64)
         got = alltoallv(d.comm, self.labels[order], counts)
-        largest = int(np.unique(got, return_counts=True)[1].max()) if got.size else 0
-        return n_clusters, allreduce_max_int(d.comm, largest)
+        label, size = np.unique(got, return_counts=True)
+        best = np.lexsort((label, -size))[:top]
+        # A few (label, size) pairs per rank: small metadata, a pickling allgather.
+        pairs = [pair for part in d.comm.allgather(list(zip(label[best].tolist(),
+                                                              size[best].tolist(), strict=True)))
+                 for pair in part]
+        pairs.sort(key=lambda ls: (-ls[1], ls[0]))
+        pairs = pairs[:top]
+        return (n_clusters, np.array([lb for lb, _ in pairs], dtype=np.int64),
+                np.array([sz for _, sz in pairs], dtype=np.int64))
