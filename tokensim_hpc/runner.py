@@ -25,9 +25,9 @@ def _prepare(args):
         from .errors import ScenarioError
         from .markets.oracle import check_price_file
 
-        assets = list(dict.fromkeys(pool.base for pool in scenario.markets.pools))
         try:
-            check_price_file(scenario.model.oracle_file, assets, scenario.run.ticks)
+            check_price_file(scenario.model.oracle_file, scenario.markets.base_assets(),
+                             scenario.run.ticks)
         except ValueError as exc:
             raise ScenarioError(f"model.oracle_file = {scenario.model.oracle_file!r} is not "
                                 f"allowed: {exc}") from None

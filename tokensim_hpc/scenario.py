@@ -232,6 +232,11 @@ class DefiModel:
     oracle_kalman_r: float = setting(1.0, "observation variance r of that filter", "quote^2",
                                      positive())
 
+    def type_shares(self) -> tuple[float, ...]:
+        """The shares of the agent types, in the order of their type codes."""
+        return (self.frac_noise, self.frac_herding, self.frac_fundamentalist,
+                self.frac_arbitrage, self.frac_liquidity, self.frac_payment, self.frac_borrower)
+
 
 MODELS: dict[str, type] = {"b1": B1Model, "defi": DefiModel}
 MARKET_TABLES = ("chains", "pools", "bridges")
@@ -359,9 +364,7 @@ def build_scenario(data: dict, name: str) -> Scenario:
 
 
 def _check_defi(model, markets) -> None:
-    shares = (model.frac_noise + model.frac_herding + model.frac_fundamentalist
-              + model.frac_arbitrage + model.frac_liquidity + model.frac_payment
-              + model.frac_borrower)
+    shares = sum(model.type_shares())
     if abs(shares - 1.0) > 1e-9:
         raise ScenarioError(f"model.frac_noise + model.frac_herding + model.frac_fundamentalist "
                             f"+ model.frac_arbitrage + model.frac_liquidity + "

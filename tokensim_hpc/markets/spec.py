@@ -36,7 +36,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import ScenarioError
-from ..fields import build_section, float_range, int_min, positive, setting
+from ..fields import build_section, float_range, int_min, positive, setting, toml_value
 
 _NAME = ((lambda v: v != "" and v.strip() == v), "a non-empty name without surrounding spaces")
 
@@ -101,14 +101,16 @@ class MarketSpec:
         """Every (chain, token) holding slot, chains in order, tokens in order."""
         return [(c.name, t) for c in self.chains for t in c.tokens]
 
+    def base_assets(self) -> list[str]:
+        """The pools' base tokens, each once, in pool order (one oracle price each)."""
+        return list(dict.fromkeys(p.base for p in self.pools))
+
     def slot_index(self, chain: str, token: str) -> int:
         """Position of (chain, token) in :meth:`slots`."""
         return self.slots().index((chain, token))
 
     def to_toml(self) -> str:
         """The markets as TOML arrays of tables (every field written)."""
-        from ..fields import toml_value
-
         lines = []
         for table, entries in (("chains", self.chains), ("pools", self.pools),
                                ("bridges", self.bridges)):

@@ -69,6 +69,7 @@ class Defi:
         self.slots = self.market.slots()
         self.chain_names = [c.name for c in self.market.chains]
         n, n_pools = domain.n_owned, self.pools.n_pools
+        self._n_flow = 2 * n_pools  # rows of the order-flow accumulators (Q, B per pool)
         self._setup_agents(n, n_pools)
         # Per pool: the gas fee of its chain, the smallest order, the chain's block interval.
         chains = self.market.chains
@@ -80,7 +81,7 @@ class Defi:
         self.clearing = self.pools.prices()
         # One oracle per base token symbol, started at the first pool quoting it.
         bases = [pl.base for pl in self.market.pools]
-        self.assets = list(dict.fromkeys(bases))
+        self.assets = self.market.base_assets()
         self.pool_asset = np.array([self.assets.index(b) for b in bases], dtype=np.int64)
         p0 = [self.clearing[bases.index(a)] for a in self.assets]
         if p.oracle_file:
@@ -95,11 +96,12 @@ class Defi:
         self.bridging = InventoryBridging(self.market, self.pair_pools, self.pools,
                                           p.rebalance_ratio)
         self.lp_shares = np.zeros(n)
-        self.providers = LiquidityProviders(np.flatnonzero(self.kind == 4), p.lp_fraction,
+        self.providers = LiquidityProviders(np.flatnonzero(self.kind == self.k.TYPE_LIQUIDITY),
+                                            p.lp_fraction,
                                             p.lp_calm, p.lp_stress)
         # Leverage: lognormal around model.leverage (spread heterogeneity / 4), kept below
         # the liquidation threshold so that nobody starts insolvent.
-        debtors = np.flatnonzero(self.kind == 6)
+        debtors = np.flatnonzero(self.kind == self.k.TYPE_BORROWER)
         leverage = np.minimum(p.leverage * np.exp(0.25 * p.heterogeneity
                                                   * self._draws(_DRAW_LEVERAGE, True)),
                               0.99 * p.liquidation_threshold)[debtors]
@@ -121,7 +123,7 @@ class Defi:
         kind = self.kind.astype(np.int64) * n_slots
         for slot in range(n_slots):
             self.es.accumulate_grouped(self.holdings[slot], kind + slot, self._acc_hold)
-        payers = np.flatnonzero(self.kind == 5)
+        payers = np.flatnonzero(self.kind == self.k.TYPE_PAYMENT)
         self.payments = PaymentUsers(domain, payers, self.pools.quote_slot[self.pool[payers]],
                                      p, self.rng, self.seed, self.board)
         self._update_slot_values()
@@ -137,8 +139,7 @@ class Defi:
     def _setup_agents(self, n, n_pools):
         p, d = self.p, self.d
         u = self._draws(_DRAW_TYPE)
-        shares = [p.frac_noise, p.frac_herding, p.frac_fundamentalist, p.frac_arbitrage,
-                  p.frac_liquidity, p.frac_payment, p.frac_borrower]
+        shares = p.type_shares()
         self.kind = np.searchsorted(np.cumsum(shares[:-1]), u, side="right").astype(np.int8)
         # u just above a rounded cumulative share can land on a type whose share is 0:
         # give those agents to the nearest type below (or above) that has a share.
@@ -157,7 +158,7 @@ class Defi:
         pairs = arbitrage_pairs(self.market) or [(0, 0, 0.0)]
         self.pair_pools = np.array([(a, b) for a, b, _ in pairs], dtype=np.int64).reshape(-1, 2)
         self.pair_cost = np.array([c for _, _, c in pairs], dtype=np.float64)
-        arb = self.kind == 3
+        arb = self.kind == self.k.TYPE_ARBITRAGEUR
         self.pair = np.full(n, -1, dtype=np.int32)
         self.pair[arb] = np.minimum((u_pool[arb] * len(pairs)).astype(np.int32), len(pairs) - 1)
         self.pool[arb] = self.pair_pools[self.pair[arb], 0]
@@ -235,13 +236,17 @@ class Defi:
                              self.sell_pool, self._acc[:self._n_flow], self._n_orders,
                              self._acc[self._n_flow:])
 
+    def _momentum(self, prices, before):
+        """clip(momentum_scale * ln(P / P_before), -1, 1) per pool."""
+        return np.clip(self.p.momentum_scale * np.log(prices / before), -1.0, 1.0)
+
     def step(self, tick: int, timers) -> dict:
         """Advance one tick; return its record (identical on every rank). Collective."""
-        d, p, pools = self.d, self.p, self.pools
+        d, pools = self.d, self.pools
         n_pools = pools.n_pools
         oracle = self.oracle.step()[self.pool_asset]
         prices = pools.prices()
-        momentum = np.clip(p.momentum_scale * np.log(prices / self.price_prev), -1.0, 1.0)
+        momentum = self._momentum(prices, self.price_prev)
         mispricing = np.log(oracle / prices)
         # Chains between blocks take no orders this tick.
         min_value = np.where(tick % self.block_interval == 0, self.min_value, math.inf)
@@ -254,7 +259,6 @@ class Defi:
                 self._shock_window = tick >> 2
                 self.rng.random_raw_lanes(self.seed, d.gid, tick >> 2, self.k.STREAM_TRADER, 0,
                                           self.shock_words)
-        self._n_flow = 2 * n_pools
         self._acc = new_accumulators(2 * n_pools + len(TYPE_NAMES))
         self._n_orders = np.zeros(n_pools, dtype=np.int64)
         with timers("halo+kernel"):
@@ -277,7 +281,6 @@ class Defi:
             gas = n_orders * self.gas
             burned = np.bincount(pools.chain, weights=gas, minlength=len(self.chain_names))
             self.gas_burned += burned
-            self._update_slot_values()
         with timers("kernel"):
             self.k.fill_orders(self.kind, self.buy_pool, self.sell_pool, self.buy, self.sell,
                                pools.base_slot, pools.quote_slot, self.clearing, self.gas,
@@ -286,11 +289,9 @@ class Defi:
             sent = self.bridging.send(d.comm, tick, self.holdings, self.kind, self.pair,
                                       self._acc_hold, self.es)
         with timers("liquidity"):
-            momentum_now = np.clip(p.momentum_scale * np.log(pools.prices() / prices), -1.0, 1.0)
             _, _, minted_lp, burned_lp = self.providers.step(
-                d.comm, pools, self.pool, momentum_now, self.holdings, self.lp_shares,
-                self.kind, self._acc_hold, self.es)
-            self._update_slot_values()
+                d.comm, pools, self.pool, self._momentum(pools.prices(), prices), self.holdings,
+                self.lp_shares, self.kind, self._acc_hold, self.es)
         with timers("payments"):
             minted, spent, paid, pay_flight = self.payments.step(
                 tick, self.holdings, self.kind, self._acc_hold, self.es)
@@ -298,7 +299,9 @@ class Defi:
             (liquidations, liquidated, rounds, protocol, collateral,
              debt) = self.borrowers.step(tick, pools, self.holdings, self.kind, self._acc_hold,
                                          self.es)
-            self._update_slot_values()
+        # Quote values of the slots at the tick's final pool prices (clearing, liquidity
+        # and liquidations all move them), for the wealth figures below.
+        self._update_slot_values()
         if self.cluster_every and tick % self.cluster_every == 0:
             with timers("clusters"):
                 features = np.column_stack((self.s_new[:d.n_owned], np.log(self.fraction)))

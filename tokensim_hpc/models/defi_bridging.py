@@ -21,6 +21,7 @@ import numpy as np
 
 from ..markets.bridges import BridgeBook, InFlight
 from ..parallel.reduce import allreduce_exact, new_accumulators
+from .holdings import add_to_holdings, record_changes
 
 
 class InventoryBridging:
@@ -68,13 +69,9 @@ class InventoryBridging:
         """Land the transfers due at ``tick`` (start of the tick). Local for the agents;
         returns the book's deliveries per direction (replicated)."""
         agent, direction, amount = self.queue.pop_due(tick)
-        if agent.size:
-            slot = self.book.dst_slot[direction]
-            old = holdings[slot, agent].copy()
-            np.add.at(holdings, (slot, agent), amount)  # in the order they were sent
-            # One record per changed holding (an agent may receive two transfers at once).
-            _, first = np.unique(slot * holdings.shape[1] + agent, return_index=True)
-            record_changes(holdings, acc_holdings, kind, slot[first], agent[first], old[first], es)
+        # In the order they were sent; an agent may receive two transfers at once.
+        add_to_holdings(holdings, acc_holdings, kind, self.book.dst_slot[direction], agent,
+                        amount, es)
         return self.book.arrive(tick)
 
     def send(self, comm, tick, holdings, kind, pair, acc_holdings, es) -> np.ndarray:
@@ -109,8 +106,3 @@ class InventoryBridging:
                         tick + self.book.delay[direction[sent]])
         return totals * fraction
 
-
-def record_changes(holdings, acc, kind, slot, agent, old, es):
-    """Add the changes of holdings[slot, agent] (new and -old) to the exact running totals."""
-    row = kind[agent].astype(np.int64) * holdings.shape[0] + slot
-    es.accumulate_grouped(np.concatenate((holdings[slot, agent], -old)), np.tile(row, 2), acc)

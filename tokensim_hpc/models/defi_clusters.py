@@ -4,14 +4,13 @@ c_ij = 1 when ||mu_i - mu_j|| < theta for an edge i -> j, with mu_i an
 agent's current strategy vector (here its sentiment and the log of its order
 fraction). Clusters are the connected components of the undirected graph of
 those edges, across ranks, found by label propagation: every agent starts
-with its global id as label; each round relaxes labels along the selected
-edges locally until nothing changes, sends the owners' labels to the ghost
-slots (halo exchange) and the ghosts' proposals back to the owners
-(``HaloPlan.reduce_ghosts``), and stops when no rank changed a label.
-Within a rank, the components of its part of the graph (scipy's
-``connected_components``, once per call) spread a label in one step, so the
-rounds count rank crossings, not path lengths. A cluster's label is the
-smallest id in it, whatever the partition.
+with its global id as label. Each rank finds the components of its own part
+of the graph (owned and ghost slots; scipy's ``connected_components``, once
+per call); then each round gives every local component its smallest label,
+sends the owners' labels to the ghost slots (halo exchange) and the ghosts'
+labels back to the owners (``HaloPlan.reduce_ghosts``), and stops when no
+rank changed a label. The rounds count rank crossings, not path lengths. A
+cluster's label is the smallest id in it, whatever the partition.
 """
 
 from __future__ import annotations

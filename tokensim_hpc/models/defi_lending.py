@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..parallel.reduce import allreduce_exact, allreduce_sum_int, new_accumulators
-from .defi_bridging import record_changes
+from .holdings import record_changes
 
 KIND_LIQUIDATION = 2
 _IMMEDIATE = 2.0  # priority of a liquidation: above any threshold in [0, 1]
@@ -65,9 +65,6 @@ class Borrowers:
         holdings[self.quote_slot, a] += self.debt  # the borrowed tokens
         self.board = board
         self._gid = domain.gid[a]
-        # Position of each owned agent among the borrowers (-1 for others).
-        self._position = np.full(domain.n_owned, -1, dtype=np.int64)
-        self._position[a] = np.arange(a.shape[0])
 
     def _post_unhealthy(self, tick, prices, round_):
         """Post a liquidation message for every borrower below health 1. Local."""
@@ -102,7 +99,8 @@ class Borrowers:
         p = self.p
 
         def liquidate(msgs, round_):
-            who = self._position[self.board.local_index(msgs["dst"])]
+            # Position among the borrowers (self.agents is sorted: local indices in order).
+            who = np.searchsorted(self.agents, self.board.local_index(msgs["dst"]))
             pl = self.pool[who]
             acc = new_accumulators(n_pools)
             es.accumulate_grouped(msgs["amount"], pl, acc)

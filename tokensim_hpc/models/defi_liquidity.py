@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..parallel.reduce import allreduce_exact, new_accumulators
-from .defi_bridging import record_changes
+from .holdings import record_changes
 
 
 class LiquidityProviders:

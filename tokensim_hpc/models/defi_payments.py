@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..parallel.reduce import allreduce_exact, new_accumulators
-from .defi_bridging import record_changes
+from .holdings import add_to_holdings, record_changes
 
 KIND_PAYMENT = 1
 # Counter-based stream of the payment draws (B1 shock 1, oracle 2, traders 3, set-up 4).
@@ -92,15 +92,9 @@ class PaymentUsers:
                         self._owners[edge], priority[pays], amount[pays], slot, 0)
 
         def land(msgs, *_):
-            if msgs.shape[0] == 0:
-                return
-            who = self.board.local_index(msgs["dst"])
-            s = msgs["slot"].astype(np.int64)
-            before = holdings[s, who].copy()
-            np.add.at(holdings, (s, who), msgs["amount"])  # in the board's sorted order
-            _, first = np.unique(s * holdings.shape[1] + who, return_index=True)
-            record_changes(holdings, acc_holdings, kind, s[first], who[first], before[first],
-                           es)
+            # In the board's sorted order; an agent may receive several payments.
+            add_to_holdings(holdings, acc_holdings, kind, msgs["slot"].astype(np.int64),
+                            self.board.local_index(msgs["dst"]), msgs["amount"], es)
 
         self.board.settle(tick, land)
         self.board.route_batched()
