@@ -22,7 +22,7 @@ from libc.stdint cimport int8_t, int32_t, int64_t, uint64_t
 from _exactsum cimport acc_add
 from _fastmath cimport tanh_exp
 from _network cimport neighbour_sum
-from _philox cimport philox_normal4
+from _philox cimport philox_normal, philox_normal4
 
 cdef enum:
     _STREAM_TRADER = 3
@@ -33,7 +33,9 @@ cdef enum:
     _LIQUIDITY = 4
     _PAYMENT = 5
     _BORROWER = 6
-    _N_TYPES = 7
+    _PORTFOLIO = 7
+    _N_TYPES = 8
+    _STREAM_PORTFOLIO = 6
 STREAM_TRADER = _STREAM_TRADER
 TYPE_NOISE = _NOISE
 TYPE_HERDING = _HERDING
@@ -42,7 +44,9 @@ TYPE_ARBITRAGEUR = _ARBITRAGEUR
 TYPE_LIQUIDITY = _LIQUIDITY
 TYPE_PAYMENT = _PAYMENT
 TYPE_BORROWER = _BORROWER
+TYPE_PORTFOLIO = _PORTFOLIO
 N_TYPES = _N_TYPES
+STREAM_PORTFOLIO = _STREAM_PORTFOLIO
 
 
 def trader_orders(const int64_t[::1] rows, const int64_t[::1] indptr,
@@ -79,7 +83,8 @@ def trader_orders(const int64_t[::1] rows, const int64_t[::1] indptr,
     * fundamentalist: sig = tanh(gain_i * mispricing[p] + sigma xi), with
       mispricing = ln(oracle / price) of the pool;
     * arbitrageur: sig = 0, and the arbitrage below;
-    * liquidity provider, payment user, borrower: sig = 0 and no order.
+    * liquidity provider, payment user, borrower, portfolio manager: sig = 0
+      and no order here (``portfolio_orders`` places the portfolios' orders).
 
     s_new[i] = sig. A buy spends fraction_i * sig of the quote holding (at
     most the holding less the gas), a sell offers fraction_i * |sig| of the
@@ -114,7 +119,8 @@ def trader_orders(const int64_t[::1] rows, const int64_t[::1] indptr,
             buy_pool[i] = p
             sell_pool[i] = p
             if k >= _LIQUIDITY:
-                # Liquidity providers, payment users and borrowers place no orders.
+                # Liquidity providers, payment users, borrowers and portfolio managers
+                # place no orders here.
                 s_new[i] = 0.0
                 continue
             if k == _ARBITRAGEUR:
@@ -219,3 +225,89 @@ cdef inline void _move(double[:, ::1] holdings, int64_t[:, ::1] acc, Py_ssize_t 
     acc_add(&acc[row + b, 0], -old_b)
     acc_add(&acc[row + q, 0], holdings[q, i])
     acc_add(&acc[row + q, 0], -old_q)
+
+
+def portfolio_orders(const int64_t[::1] agents, const int64_t[::1] gid,
+                     const int8_t[::1] kind, const int32_t[::1] pool,
+                     const double[::1] target, const double[::1] risk_aversion,
+                     double[:, ::1] holdings,
+                     const int64_t[::1] base_slot, const int64_t[::1] quote_slot,
+                     const double[::1] price, const double[::1] fee, const double[::1] gas,
+                     const double[::1] min_value, double drift, double vol, double cost,
+                     uint64_t seed, uint64_t tick, double[::1] buy, double[::1] sell,
+                     int64_t[:, ::1] acc_flow, int64_t[::1] n_orders,
+                     int64_t[:, ::1] acc_holdings, int64_t[:, ::1] acc_minted):
+    """Portfolio managers: holdings move by the SDE, then a rebalancing order. Local.
+
+    Per agent i in ``agents`` with home pool p (base slot b, quote slot q,
+    price P, proportional cost c = fee[p] + cost):
+
+    1. Between trades (paper 4.2, dH = nu dt + sigma dW, here per unit held:
+       external deposits and withdrawals) each of the two holdings h in
+       slots b and q (draws 0 and 1) becomes
+       h' = max(0, h * (1 + drift + vol * xi)), xi ~ N(0, 1) keyed by
+       (seed, gid, tick, STREAM_PORTFOLIO, draw), drift = nu dt and
+       vol = sigma sqrt(dt). The change is minted (or burned):
+       acc_minted[slot] gets h' and -h, acc_holdings its running totals.
+    2. Rebalancing toward the target weight w*_i = target[i] of base in
+       the portfolio's value W = h_b P + h_q: r = argmin Lambda(H + r) + C(r)
+       with Lambda = (lambda_i / 2) W (w - w*)^2 (lambda_i = risk_aversion[i])
+       and C = c |r| in quote is solved in closed form: with the band
+       half-width beta = c / lambda_i, nothing is traded while
+       |w - w*| <= beta (the no-trade band); below it the agent buys
+       W (w* - beta - w) quote worth of base, above it sells
+       W (w - w* - beta) / P base, back to the nearer edge of the band.
+       As for the traders, a buy is capped at the quote holding less the
+       gas, a sell needs the gas in quote, and an order worth less than
+       min_value[p] is not placed. The orders join the pool's batch
+       (acc_flow, n_orders) and are filled by ``fill_orders``.
+    """
+    cdef Py_ssize_t r, i, p, b, q, n = agents.shape[0], n_slots = holdings.shape[0]
+    cdef Py_ssize_t row
+    cdef double wealth, w, band, amount
+    with nogil:
+        for r in range(n):
+            i = agents[r]
+            p = pool[i]
+            b = base_slot[p]
+            q = quote_slot[p]
+            row = kind[i] * n_slots
+            _diffuse(holdings, acc_holdings, acc_minted, row, i, b, drift, vol,
+                     philox_normal(seed, <uint64_t>gid[i], tick, _STREAM_PORTFOLIO, 0))
+            _diffuse(holdings, acc_holdings, acc_minted, row, i, q, drift, vol,
+                     philox_normal(seed, <uint64_t>gid[i], tick, _STREAM_PORTFOLIO, 1))
+            buy[i] = 0.0
+            sell[i] = 0.0
+            wealth = holdings[b, i] * price[p] + holdings[q, i]
+            if wealth <= 0.0:
+                continue
+            w = holdings[b, i] * price[p] / wealth
+            band = (fee[p] + cost) / risk_aversion[i]
+            if w < target[i] - band:
+                amount = (target[i] - band - w) * wealth
+                if amount > holdings[q, i] - gas[p]:
+                    amount = holdings[q, i] - gas[p]
+                if amount >= min_value[p] and amount > 0.0:
+                    buy[i] = amount
+                    acc_add(&acc_flow[2 * p, 0], amount)
+                    n_orders[p] += 1
+            elif w > target[i] + band and holdings[q, i] >= gas[p]:
+                amount = (w - target[i] - band) * wealth / price[p]
+                if amount * price[p] >= min_value[p] and amount > 0.0:
+                    sell[i] = amount
+                    acc_add(&acc_flow[2 * p + 1, 0], amount)
+                    n_orders[p] += 1
+
+
+cdef inline void _diffuse(double[:, ::1] holdings, int64_t[:, ::1] acc, int64_t[:, ::1] minted,
+                          Py_ssize_t row, Py_ssize_t i, Py_ssize_t s, double drift, double vol,
+                          double xi) noexcept nogil:
+    """holdings[s, i] *= 1 + drift + vol xi (at least 0), the change minted exactly."""
+    cdef double old = holdings[s, i], new = old * (1.0 + drift + vol * xi)
+    if new < 0.0:
+        new = 0.0
+    holdings[s, i] = new
+    acc_add(&acc[row + s, 0], new)
+    acc_add(&acc[row + s, 0], -old)
+    acc_add(&minted[s, 0], new)
+    acc_add(&minted[s, 0], -old)

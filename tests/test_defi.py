@@ -9,8 +9,9 @@ import pytest
 from mpirun import REPO, mpirun, simulate
 
 SETS = ["agents.n=4000", "run.ticks=24", "output.every=8", "model.frac_arbitrage=0.2",
-        "model.frac_noise=0.05", "model.frac_liquidity=0.05", "model.frac_payment=0.05",
-        "model.frac_borrower=0.05", "model.leverage=0.75",
+        "model.frac_noise=0.05", "model.frac_herding=0.25", "model.frac_liquidity=0.05",
+        "model.frac_payment=0.05",
+        "model.frac_borrower=0.05", "model.frac_portfolio=0.05", "model.leverage=0.75",
         "model.rebalance_ratio=1.02",
         "model.lp_calm=0.05", "model.lp_stress=0.15", "clusters.every=8"]
 
@@ -104,7 +105,8 @@ def _check_conservation(path):
                    liquidity, np.zeros(len(directions)))
     burned = np.cumsum(d["timeseries/gas_burned"], axis=0)
     net_minted = np.cumsum(d["timeseries/income_minted"] - d["timeseries/spending_burned"]
-                           - d["timeseries/protocol_received"], axis=0)
+                           - d["timeseries/protocol_received"]
+                           + d["timeseries/portfolio_flow"], axis=0)
     for t in range(d["timeseries/holdings"].shape[0]):
         now = totals(d["timeseries/holdings"][t], d["timeseries/pool_base"][t],
                      d["timeseries/pool_quote"][t], burned[t], d["timeseries/bridge_vault"][t],
@@ -157,6 +159,34 @@ def test_payments_travel_as_messages(runs):
     assert d["timeseries/income_minted"].sum() > 0 and d["timeseries/spending_burned"].sum() > 0
 
 
+def test_portfolio_managers_rebalance_into_their_no_trade_band(runs):
+    """They start far from their target weights (half of their value in base) and end
+    within their band, give or take a tick of deposits and price moves; the deposits
+    are recorded (and conserved: see the conservation test)."""
+    d = _datasets(runs[2])
+    with h5py.File(runs[2], "r") as f:
+        slots = _labels(f["timeseries/holdings"])
+        scenario = tomllib.loads(f.attrs["scenario"])
+    pools, model = scenario["pools"], scenario["model"]
+    who = np.flatnonzero(d["agents/type"] == 7)
+    home = d["agents/pool"][who]
+    base = np.array([slots.index(f"{p['chain']}:{p['base']}") for p in pools])[home]
+    quote = np.array([slots.index(f"{p['chain']}:{p['quote']}") for p in pools])[home]
+    band = ((np.array([p["fee"] for p in pools])[home] + model["portfolio_cost"])
+            / d["agents/risk_aversion"][who])
+    target = d["agents/target_weight"][who]
+
+    def distance_outside_band(snap, price):
+        value = d["snapshots/holdings"][snap, base, who] * price[home]
+        w = value / (value + d["snapshots/holdings"][snap, quote, who])
+        return np.abs(w - target) - band
+
+    assert who.size > 100
+    assert np.median(distance_outside_band(0, d["timeseries/pool_price"][0])) > 0.03
+    assert np.max(distance_outside_band(-1, d["timeseries/pool_price"][-1])) < 0.02
+    assert np.abs(d["timeseries/portfolio_flow"]).sum(axis=0).max() > 0
+
+
 def test_output_layout_and_labels(runs):
     with h5py.File(runs[2], "r") as f:
         assert f.attrs["model"] == "defi"
@@ -166,7 +196,7 @@ def test_output_layout_and_labels(runs):
         assert f["agents/type"].attrs["labels"].tolist() == ["noise", "herding",
                                                              "fundamentalist", "arbitrageur",
                                                              "liquidity", "payment",
-                                                             "borrower"]
+                                                             "borrower", "portfolio"]
         for name in ("timeseries/pool_price", "snapshots/holdings", "agents/type"):
             assert f[name].attrs["units"] is not None and f[name].attrs["description"]
         clusters, largest = f["timeseries/clusters"][...], f["timeseries/largest_cluster"][...]
@@ -179,8 +209,9 @@ def test_output_layout_and_labels(runs):
         assert np.all(f["timeseries/cluster_wealth"][-1] > 0)
         # Updated every 8 ticks only (tick t is row t - 1).
         assert np.all(clusters[7:15] == clusters[7]) and np.all(clusters[15:23] == clusters[15])
-        kinds = np.bincount(f["agents/type"][...], minlength=7)
-        assert np.all(np.abs(kinds / 4000 - [0.05, 0.3, 0.3, 0.2, 0.05, 0.05, 0.05]) < 0.03)
+        kinds = np.bincount(f["agents/type"][...], minlength=8)
+        assert np.all(np.abs(kinds / 4000 - [0.05, 0.25, 0.3, 0.2, 0.05, 0.05, 0.05, 0.05])
+                      < 0.03)
 
 
 def test_misconfigured_market_is_refused_before_the_run(tmp_path):

@@ -1,5 +1,7 @@
 """Economy trader kernels against their numpy twins, and the spec of an order by hand."""
 
+import math
+
 import numpy as np
 import pytest
 
@@ -211,3 +213,96 @@ def test_one_arbitrageur_by_hand():
     assert buy[0] == 0.0 and sell[0] == 0.0 and n_orders.sum() == 0
     for mod in (cy, tw):
         assert _tick(mod, st, 1, 2, 4)[2][0] == 0.0
+
+
+def _portfolio(mod, st, agents, hold, drift=0.001, vol=0.05, cost=0.01, tick=9):
+    n, n_pools = hold.shape[1], st["price"].shape[0]
+    n_slots = hold.shape[0]
+    buy, sell = np.full(n, -1.0), np.full(n, -1.0)
+    acc_flow = np.zeros((2 * n_pools, NACC), dtype=np.int64)
+    n_orders = np.zeros(n_pools, dtype=np.int64)
+    acc_h = np.zeros((8 * n_slots, NACC), dtype=np.int64)
+    minted = np.zeros((n_slots, NACC), dtype=np.int64)
+    mod.portfolio_orders(agents, st["gid"], st["kind"], st["pool"], st["target"],
+                         st["risk"], hold, st["base_slot"], st["quote_slot"], st["price"],
+                         st["fee"], st["gas"], st["min_value"], drift, vol, cost, 42, tick,
+                         buy, sell, acc_flow, n_orders, acc_h, minted)
+    return buy, sell, acc_flow, n_orders, acc_h, minted
+
+
+def _portfolio_state(n, seed):
+    st = _state(n, 0, 3, 5, seed)
+    rs = np.random.default_rng(seed + 1)
+    st["kind"][:] = cy.TYPE_PORTFOLIO
+    st["target"] = rs.uniform(0.05, 0.95, n)
+    st["risk"] = rs.uniform(0.2, 5.0, n)
+    return st
+
+
+@pytest.mark.parametrize("n", [0, 1, 257, 3000])
+def test_portfolio_twin_equal(n):
+    st = _portfolio_state(n, 7)
+    agents = np.flatnonzero(np.random.default_rng(3).random(n) < 0.7).astype(np.int64)
+    results = []
+    for mod in (cy, tw):
+        hold = st["holdings"].copy()
+        results.append((hold,) + _portfolio(mod, st, agents, hold))
+    for a, b in zip(*results, strict=True):
+        np.testing.assert_array_equal(a, b)
+    hold, buy, sell = results[0][:3]
+    others = np.setdiff1d(np.arange(n), agents)
+    assert np.all(buy[others] == -1.0) and np.all(sell[others] == -1.0)  # untouched
+    np.testing.assert_array_equal(hold[:, others], st["holdings"][:, others])
+    if n > 1000:
+        assert (buy[agents] > 0).sum() > 50 and (sell[agents] > 0).sum() > 50
+
+
+def test_portfolio_mint_is_the_exact_change_of_holdings():
+    """What the SDE adds to every slot is minted; the record is exact (not rounded)."""
+    st = _portfolio_state(2000, 11)
+    agents = np.arange(2000, dtype=np.int64)
+    hold = st["holdings"].copy()
+    _, _, _, _, acc_h, minted = _portfolio(cy, st, agents, hold, drift=0.01, vol=0.3)
+
+    for slot in range(hold.shape[0]):
+        want = math.fsum(np.concatenate((hold[slot], -st["holdings"][slot])))
+        assert to_doubles(normalize(minted[slot:slot + 1].copy()))[0] == want
+        # The running totals of the portfolio managers' holdings moved by the same amount.
+        row = cy.TYPE_PORTFOLIO * hold.shape[0] + slot
+        assert to_doubles(normalize(acc_h[row:row + 1].copy()))[0] == want
+    assert np.all(hold >= 0.0)
+    # Geometric: an empty holding stays empty.
+    assert np.all(hold[st["holdings"] == 0.0] == 0.0)
+
+
+def test_no_trade_band_by_hand():
+    """Without diffusion, an agent inside its band does nothing; one outside trades back
+    to the nearer edge of the band: w* -+ (fee + cost) / lambda."""
+    st = _portfolio_state(3, 5)
+    st["pool"][:] = 0
+    st["gas"][:] = 0.0
+    st["min_value"][:] = 0.0
+    st["fee"][:] = 0.003
+    b, q, price = st["base_slot"][0], st["quote_slot"][0], 2.0
+    st["price"][:] = price
+    st["target"][:] = 0.5
+    st["risk"][:] = 0.5  # band = (0.003 + 0.01) / 0.5 = 0.026
+    hold = np.zeros((5, 3))
+    hold[b] = [50.0, 10.0, 90.0]  # base worth 100, 20, 180 quote
+    hold[q] = [100.0, 180.0, 20.0]  # weights 0.5, 0.1, 0.9; wealth 200 each
+    buy, sell, acc_flow, n_orders, _, _ = _portfolio(cy, st, np.arange(3), hold, 0.0, 0.0)
+    band = (0.003 + 0.01) / 0.5
+    assert buy[0] == 0.0 and sell[0] == 0.0
+    assert buy[1] == pytest.approx(200.0 * (0.5 - band - 0.1), rel=1e-14)
+    assert sell[1] == 0.0 and buy[2] == 0.0
+    assert sell[2] == pytest.approx(200.0 * (0.9 - 0.5 - band) / price, rel=1e-14)
+    assert n_orders[0] == 2
+    # Filled at the same price (no fee): the weights land on the band's edges.
+    assert (10.0 + buy[1] / price) * price / 200.0 == pytest.approx(0.5 - band, rel=1e-12)
+    assert (90.0 - sell[2]) * price / 200.0 == pytest.approx(0.5 + band, rel=1e-12)
+    assert to_doubles(normalize(acc_flow[0:1].copy()))[0] == buy[1]
+    assert to_doubles(normalize(acc_flow[1:2].copy()))[0] == sell[2]
+    # A wider band (more risk tolerant) leaves agent 1 alone too.
+    st["risk"][:] = 0.013 / 0.45
+    buy, sell, *_ = _portfolio(cy, st, np.arange(3), hold.copy(), 0.0, 0.0)
+    assert buy[1] == 0.0 and sell[2] == 0.0

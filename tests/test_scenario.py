@@ -74,7 +74,7 @@ def test_market_tables_belong_to_the_economy(tmp_path):
                  'reserve_base = 1.0\nreserve_quote = 1.0\n')
     with pytest.raises(ScenarioError, match=r"\[\[pools\]\] is not allowed with run.model = 'b1'"):
         resolve(str(f))
-    sc = resolve("defi", ["model.frac_noise=0.0", "model.frac_herding=0.5"])
+    sc = resolve("defi", ["model.frac_noise=0.0", "model.frac_herding=0.45"])
     assert len(sc.markets.pools) == 6 and len(sc.markets.bridges) == 2
     assert tomllib.loads(sc.to_toml())["pools"][0]["chain"] == "ethereum"
     with pytest.raises(ScenarioError, match="must sum to 1"):

@@ -31,10 +31,11 @@ def int_min(lo):
     return (lambda v: v >= lo), f"an integer >= {lo}"
 
 
-def float_range(lo, hi, lo_open=False):
+def float_range(lo, hi, lo_open=False, hi_open=False):
     def check(v):
-        return (v > lo if lo_open else v >= lo) and v <= hi and math.isfinite(v)
-    return check, f"a number in {'(' if lo_open else '['}{lo}, {hi}]"
+        return ((v > lo if lo_open else v >= lo) and (v < hi if hi_open else v <= hi)
+                and math.isfinite(v))
+    return check, f"a number in {'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}"
 
 
 def finite():

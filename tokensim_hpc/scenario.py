@@ -153,8 +153,10 @@ class DefiModel:
                                     float_range(0.0, 1.0))
     frac_payment: float = setting(0.0, "share of payment users", "fraction",
                                   float_range(0.0, 1.0))
-    frac_borrower: float = setting(0.0, "share of leveraged borrowers (the seven shares sum "
-                                   "to 1)", "fraction", float_range(0.0, 1.0))
+    frac_borrower: float = setting(0.0, "share of leveraged borrowers", "fraction",
+                                   float_range(0.0, 1.0))
+    frac_portfolio: float = setting(0.0, "share of portfolio managers (the eight shares sum "
+                                    "to 1)", "fraction", float_range(0.0, 1.0))
     frac_arbitrage: float = setting(0.0, "share of arbitrageurs; "
                                     "each watches one pair of pools of the same tokens on "
                                     "two chains joined by a bridge", "fraction",
@@ -219,6 +221,24 @@ class DefiModel:
                                float_range(0.0, 1e15))
     min_order_gas: float = setting(5.0, "an order must also be worth this many times its "
                                    "chain's gas fee", "", float_range(0.0, 1e6))
+    portfolio_drift: float = setting(0.0, "portfolio managers: drift nu of each holding "
+                                     "between trades (net deposits, minted), per day",
+                                     "1/day", float_range(-10.0, 10.0))
+    portfolio_vol: float = setting(0.05, "portfolio managers: volatility sigma of each "
+                                   "holding between trades (deposits and withdrawals), per "
+                                   "sqrt(day)", "1/sqrt(day)", float_range(0.0, 10.0))
+    portfolio_target: float = setting(0.5, "portfolio managers: median target weight of the "
+                                      "base token in the portfolio's value (logit-normal, "
+                                      "spread heterogeneity)", "fraction",
+                                      float_range(0.0, 1.0, lo_open=True, hi_open=True))
+    portfolio_risk_aversion: float = setting(1.0, "portfolio managers: median lambda of the "
+                                             "tracking loss (lambda/2) W (w - w*)^2 "
+                                             "(lognormal); the no-trade band is "
+                                             "+-(fee + portfolio_cost) / lambda", "",
+                                             positive())
+    portfolio_cost: float = setting(0.01, "portfolio managers: proportional trading cost "
+                                    "on top of the pool fee (slippage), per quote traded",
+                                    "fraction", float_range(0.0, 1.0))
     oracle_mu: float = setting(0.0, "drift of the oracle GBM per day", "1/day", finite())
     oracle_sigma: float = setting(0.05, "volatility of the oracle GBM per sqrt(day)",
                                   "1/sqrt(day)", float_range(0.0, 10.0))
@@ -235,7 +255,8 @@ class DefiModel:
     def type_shares(self) -> tuple[float, ...]:
         """The shares of the agent types, in the order of their type codes."""
         return (self.frac_noise, self.frac_herding, self.frac_fundamentalist,
-                self.frac_arbitrage, self.frac_liquidity, self.frac_payment, self.frac_borrower)
+                self.frac_arbitrage, self.frac_liquidity, self.frac_payment, self.frac_borrower,
+                self.frac_portfolio)
 
 
 MODELS: dict[str, type] = {"b1": B1Model, "defi": DefiModel}
@@ -368,7 +389,8 @@ def _check_defi(model, markets) -> None:
     if abs(shares - 1.0) > 1e-9:
         raise ScenarioError(f"model.frac_noise + model.frac_herding + model.frac_fundamentalist "
                             f"+ model.frac_arbitrage + model.frac_liquidity + "
-                            f"model.frac_payment + model.frac_borrower = {shares!r} is not "
+                            f"model.frac_payment + model.frac_borrower + model.frac_portfolio "
+                            f"= {shares!r} is not "
                             f"allowed: the shares must sum to 1")
     if model.lp_stress <= model.lp_calm:
         raise ScenarioError(f"model.lp_stress = {model.lp_stress!r} is not allowed: must be "

@@ -88,6 +88,9 @@ DEFI_TIMESERIES = {
                             "slot", "slots"),
     "timeseries/payments_in_flight": ("token", "payments sent and not yet delivered after the "
                                       "tick, per slot", "slots"),
+    "timeseries/portfolio_flow": ("token", "portfolio managers' net deposits in the tick "
+                                  "(the SDE between trades; minted if positive, burned if "
+                                  "negative), per slot", "slots"),
     "timeseries/liquidations": ("1", "borrowers liquidated in the tick (all rounds), per pool",
                                 "pools"),
     "timeseries/liquidated": ("base", "collateral sold by liquidations in the tick, per pool",
@@ -127,6 +130,11 @@ DEFI_AGENTS = {
     "agents/type": ("1", "agent type code (labels attribute: the type names)", None),
     "agents/pool": ("1", "index of the agent's home pool (labels attribute: the pool names)",
                     None),
+    "agents/target_weight": ("fraction", "portfolio managers' target weight w* of the base "
+                             "token in their portfolio's value (drawn for every agent)", None),
+    "agents/risk_aversion": ("1", "portfolio managers' risk aversion lambda (drawn for every "
+                             "agent); their no-trade band is +-(fee + model.portfolio_cost) / "
+                             "lambda", None),
 }
 
 MODELS = {

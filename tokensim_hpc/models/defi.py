@@ -39,10 +39,11 @@ from .defi_payments import PaymentUsers
 
 TOP_CLUSTERS = 5  # clusters whose aggregates are recorded, the largest first
 TYPE_NAMES = ("noise", "herding", "fundamentalist", "arbitrageur", "liquidity", "payment",
-              "borrower")
+              "borrower", "portfolio")
 # Draws of the set-up stream (a counter-based stream of its own, tick 0).
 STREAM_SETUP = 4
 _DRAW_TYPE, _DRAW_POOL, _DRAW_FRACTION, _DRAW_GAIN, _DRAW_LEVERAGE = 0, 1, 2, 3, 4
+_DRAW_TARGET, _DRAW_RISK = 5, 6
 
 
 class Defi:
@@ -154,6 +155,13 @@ class Defi:
         self.fraction = np.minimum(
             p.order_fraction * np.exp(h * self._draws(_DRAW_FRACTION, True)), 1.0)
         self.gain = p.fundamental_gain * np.exp(h * self._draws(_DRAW_GAIN, True))
+        # Portfolio managers: a target weight of base (logit-normal around the median) and
+        # a risk aversion (lognormal); drawn for every agent so that ids alone decide them.
+        logit = math.log(p.portfolio_target / (1.0 - p.portfolio_target))
+        self.target = 1.0 / (1.0 + np.exp(-(logit + h * self._draws(_DRAW_TARGET, True))))
+        self.risk_aversion = p.portfolio_risk_aversion * np.exp(
+            h * self._draws(_DRAW_RISK, True))
+        self.portfolio_agents = np.flatnonzero(self.kind == self.k.TYPE_PORTFOLIO)
         # Arbitrageurs: a pair of pools each, half of their holdings on either side.
         pairs = arbitrage_pairs(self.market) or [(0, 0, 0.0)]
         self.pair_pools = np.array([(a, b) for a, b, _ in pairs], dtype=np.int64).reshape(-1, 2)
@@ -213,7 +221,8 @@ class Defi:
                 "agent_type": list(TYPE_NAMES), "agent_pool": self.pools.names}
 
     def static_columns(self) -> dict:
-        return {"type": self.kind.astype(np.int64), "pool": self.pool.astype(np.int64)}
+        return {"type": self.kind.astype(np.int64), "pool": self.pool.astype(np.int64),
+                "target_weight": self.target, "risk_aversion": self.risk_aversion}
 
     def snapshot(self) -> dict:
         """Owned agents' columns for an output snapshot. Local."""
@@ -234,7 +243,20 @@ class Defi:
                              p.w_self, p.w_neighbours, p.w_momentum, p.sigma, p.noise_sigma,
                              self.seed, tick, self.buy, self.sell, self.buy_pool,
                              self.sell_pool, self._acc[:self._n_flow], self._n_orders,
-                             self._acc[self._n_flow:])
+                             self._acc[self._n_flow:self._n_flow + len(TYPE_NAMES)])
+
+    def _portfolios(self, tick, prices, min_value):
+        """Portfolio managers' holdings diffuse, then their rebalancing orders. Local."""
+        p, pools = self.p, self.pools
+        dt = 1.0 / p.ticks_per_day
+        n_rows = self._n_flow + len(TYPE_NAMES)
+        self.k.portfolio_orders(self.portfolio_agents, self.d.gid, self.kind, self.pool,
+                                self.target, self.risk_aversion, self.holdings,
+                                pools.base_slot, pools.quote_slot, prices, pools.fee, self.gas,
+                                min_value, p.portfolio_drift * dt,
+                                p.portfolio_vol * math.sqrt(dt), p.portfolio_cost, self.seed,
+                                tick, self.buy, self.sell, self._acc[:self._n_flow],
+                                self._n_orders, self._acc_hold, self._acc[n_rows:])
 
     def _momentum(self, prices, before):
         """clip(momentum_scale * ln(P / P_before), -1, 1) per pool."""
@@ -259,7 +281,8 @@ class Defi:
                 self._shock_window = tick >> 2
                 self.rng.random_raw_lanes(self.seed, d.gid, tick >> 2, self.k.STREAM_TRADER, 0,
                                           self.shock_words)
-        self._acc = new_accumulators(2 * n_pools + len(TYPE_NAMES))
+        # Rows: order flow (Q, B per pool), sentiment per type, portfolio mint per slot.
+        self._acc = new_accumulators(2 * n_pools + n_types + n_slots)
         self._n_orders = np.zeros(n_pools, dtype=np.int64)
         with timers("halo+kernel"):
             if self.overlap:
@@ -270,11 +293,15 @@ class Defi:
             else:
                 d.halo.exchange(self.s)
                 self._orders(d.all_rows, tick, prices, momentum, mispricing, min_value)
+        with timers("portfolios"):
+            self._portfolios(tick, prices, min_value)
         with timers("reduce"):
-            sums = allreduce_exact(d.comm, _append_total(self._acc, slice(2 * n_pools, None)))
+            sentiment_rows = slice(2 * n_pools, 2 * n_pools + n_types)
+            sums = allreduce_exact(d.comm, _append_total(self._acc, sentiment_rows))
             n_orders = allreduce_sum_int(d.comm, self._n_orders)
         buy_quote, sell_base = sums[0:2 * n_pools:2], sums[1:2 * n_pools:2]
-        sentiment_by_type = sums[2 * n_pools:-1]
+        sentiment_by_type = sums[sentiment_rows]
+        portfolio_flow = sums[2 * n_pools + n_types:-1]
         with timers("clearing"):
             self.price_prev = prices
             self.clearing = pools.clear(buy_quote, sell_base)
@@ -334,6 +361,7 @@ class Defi:
             "lp_supply": pools.lp_supply.copy(), "lp_minted": minted_lp,
             "lp_burned": burned_lp, "income_minted": minted, "spending_burned": spent,
             "payments": paid, "payments_in_flight": pay_flight,
+            "portfolio_flow": portfolio_flow,
             "liquidations": liquidations.astype(np.float64), "liquidated": liquidated,
             "liquidation_rounds": float(rounds), "protocol_received": protocol,
             "collateral": collateral, "debt": debt,

@@ -19,7 +19,9 @@ TYPE_ARBITRAGEUR = 3
 TYPE_LIQUIDITY = 4
 TYPE_PAYMENT = 5
 TYPE_BORROWER = 6
-N_TYPES = 7
+TYPE_PORTFOLIO = 7
+N_TYPES = 8
+STREAM_PORTFOLIO = 6
 
 
 def trader_orders(rows, indptr, indices, uniform_weight, s_old, s_new, gid, shock_words,
@@ -43,7 +45,7 @@ def trader_orders(rows, indptr, indices, uniform_weight, s_old, s_new, gid, shoc
                price, fee, reserve_base, pair_pools, pair_cost, buy, sell, buy_pool, sell_pool,
                acc_flow, n_orders)
     s_new[rows[arb]] = 0.0
-    lp = k >= TYPE_LIQUIDITY  # liquidity providers, payment users, borrowers
+    lp = k >= TYPE_LIQUIDITY  # liquidity providers, payment users, borrowers, portfolios
     s_new[rows[lp]] = 0.0
     trader = ~arb & ~lp
     rows, p, k = rows[trader], p[trader], k[trader]
@@ -126,3 +128,44 @@ def _move(holdings, acc, row, idx, bs, db, qs, dq):
     holdings[qs, idx] = old_q + dq
     for slot, new, old in ((bs, old_b + db, old_b), (qs, old_q + dq, old_q)):
         exactsum.accumulate_grouped(np.concatenate((new, -old)), np.tile(row + slot, 2), acc)
+
+
+def portfolio_orders(agents, gid, kind, pool, target, risk_aversion, holdings, base_slot,
+                     quote_slot, price, fee, gas, min_value, drift, vol, cost, seed, tick, buy,
+                     sell, acc_flow, n_orders, acc_holdings, acc_minted):
+    """Numpy twin of ``defi.portfolio_orders``."""
+    agents = np.asarray(agents, dtype=np.int64)
+    if agents.size == 0:
+        return
+    p = pool[agents].astype(np.int64)
+    b, q = base_slot[p], quote_slot[p]
+    row = kind[agents].astype(np.int64) * holdings.shape[0]
+    xi = np.empty(agents.size)
+    for draw, slot in ((0, b), (1, q)):
+        rng.normal(seed, gid[agents], tick, STREAM_PORTFOLIO, draw, xi)
+        old = holdings[slot, agents]
+        new = np.maximum(old * (1.0 + drift + vol * xi), 0.0)
+        holdings[slot, agents] = new
+        both = np.concatenate((new, -old))
+        exactsum.accumulate_grouped(both, np.tile(row + slot, 2), acc_holdings)
+        exactsum.accumulate_grouped(both, np.tile(slot, 2), acc_minted)
+    buy[agents] = 0.0
+    sell[agents] = 0.0
+    hb, hq, P = holdings[b, agents], holdings[q, agents], price[p]
+    wealth = hb * P + hq
+    with np.errstate(divide="ignore", invalid="ignore"):
+        w = hb * P / wealth
+    band = (fee[p] + cost) / risk_aversion[agents]
+    tgt, g, lo = target[agents], gas[p], min_value[p]
+    live = wealth > 0.0
+    amount_buy = np.minimum((tgt - band - w) * wealth, hq - g)
+    is_buy = live & (w < tgt - band) & (amount_buy >= lo) & (amount_buy > 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        amount_sell = (w - tgt - band) * wealth / P
+    is_sell = (live & ~(w < tgt - band) & (w > tgt + band) & (hq >= g)
+               & (amount_sell * P >= lo) & (amount_sell > 0.0))
+    buy[agents[is_buy]] = amount_buy[is_buy]
+    sell[agents[is_sell]] = amount_sell[is_sell]
+    exactsum.accumulate_grouped(amount_buy[is_buy], 2 * p[is_buy], acc_flow)
+    exactsum.accumulate_grouped(amount_sell[is_sell], 2 * p[is_sell] + 1, acc_flow)
+    n_orders += np.bincount(p[is_buy | is_sell], minlength=n_orders.shape[0])
