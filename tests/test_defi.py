@@ -376,3 +376,52 @@ def test_oracle_prices_from_a_file_with_a_kalman_filter(tmp_path):
                       "--set", f'model.oracle_file="{bad}"'], timeout=60)
     assert proc.returncode == 2
     assert "model.oracle_file" in proc.stderr and "no column 'ETH'" in proc.stderr
+
+
+def _write_hdf5_prices(path, layout, columns):
+    """An HDF5 price table in one of the two layouts: a 2-D dataset /prices with a
+    'columns' attribute, or a group /feeds/hourly of 1-D datasets; returns the oracle
+    spec naming it."""
+    with h5py.File(path, "w") as f:
+        if layout == "table":
+            d = f.create_dataset("prices", data=np.stack(list(columns.values()), axis=1))
+            d.attrs["columns"] = list(columns)
+            return str(path)
+        g = f.create_group("feeds/hourly")
+        for name, series in columns.items():
+            g.create_dataset(name, data=series)
+        return f"{path}:/feeds/hourly"
+
+
+@pytest.mark.parametrize("layout", ["table", "group"])
+def test_oracle_prices_from_an_hdf5_file(tmp_path, layout):
+    """An HDF5 oracle file in either layout: the oracle series is the ETH column's rows
+    1..ticks (rows beyond the run ignored, other columns too), Kalman-smoothed when
+    model.oracle_kalman_q > 0; a file without the pool's token is refused before the run
+    with exit status 2 and no output file."""
+    from tokensim_hpc.markets.oracle import kalman_smooth
+
+    rs = np.random.default_rng(11)
+    eth = 3000 * np.exp(np.cumsum(rs.normal(0, 0.01, 30)))
+    btc = 60000 * np.exp(np.cumsum(rs.normal(0, 0.01, 30)))
+    spec = _write_hdf5_prices(tmp_path / "prices.h5", layout, {"BTC": btc, "ETH": eth})
+    scenario = tmp_path / "file.toml"
+    scenario.write_text(CRASH.replace('oracle_mu = -1.0', f'oracle_file = "{spec}"'))
+    for q in (0.0, 5.0):
+        out = tmp_path / f"file{q}.h5"
+        simulate(2, out, f"model.oracle_kalman_q={q}", "model.oracle_kalman_r=100.0",
+                 scenario=str(scenario))
+        with h5py.File(out, "r") as f:
+            oracle = f["timeseries/oracle_price"][:, 0]
+        want = eth if q == 0.0 else kalman_smooth(eth[:, None], q, 100.0)[:, 0]
+        assert oracle.shape == (24,)
+        np.testing.assert_array_equal(oracle, want[1:25])
+    bad = _write_hdf5_prices(tmp_path / "bad.h5", layout, {"BTC": btc})
+    out = tmp_path / "x.h5"
+    proc = mpirun(2, ["-m", "tokensim_hpc", "run", str(scenario), "-o", str(out),
+                      "--set", f'model.oracle_file="{bad}"'], timeout=60)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    what = "no column 'ETH'" if layout == "table" else "no dataset 'ETH'"
+    assert f"model.oracle_file = '{bad}' is not allowed" in proc.stderr
+    assert what in proc.stderr
+    assert not list(tmp_path.glob("x.h5*"))  # no output file, not even a partial one

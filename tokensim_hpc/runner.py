@@ -27,7 +27,7 @@ def _prepare(args):
 
         try:
             check_price_file(scenario.model.oracle_file, scenario.markets.base_assets(),
-                             scenario.run.ticks)
+                             scenario.run.ticks, smoothed=scenario.model.oracle_kalman_q > 0)
         except ValueError as exc:
             raise ScenarioError(f"model.oracle_file = {scenario.model.oracle_file!r} is not "
                                 f"allowed: {exc}") from None

@@ -243,9 +243,13 @@ class DefiModel:
     oracle_sigma: float = setting(0.05, "volatility of the oracle GBM per sqrt(day)",
                                   "1/sqrt(day)", float_range(0.0, 10.0))
     ticks_per_day: int = setting(24, "ticks in a simulated day", "tick", int_min(1))
-    oracle_file: str = setting("", "CSV of reference prices instead of the GBM: a header "
-                               "naming base tokens, then one row per tick from tick 0 "
-                               "(relative paths: from the working directory); '' = GBM")
+    oracle_file: str = setting("", "file of reference prices instead of the GBM, row t the "
+                               "price at tick t from tick 0: a CSV with a header naming base "
+                               "tokens, or HDF5 (FILE.h5 or FILE.h5:/group/dataset, default "
+                               "/prices): a 2-D dataset (ticks, columns) whose attribute "
+                               "'columns' (or 'labels') names the base tokens, or a group of "
+                               "1-D datasets named by base token (relative paths: from the "
+                               "working directory); '' = GBM")
     oracle_kalman_q: float = setting(0.0, "process variance q of the Kalman filter smoothing "
                                      "the file's prices (0: no filter)", "quote^2",
                                      float_range(0.0, 1e30))

@@ -1,8 +1,10 @@
-"""Output: parallel HDF5 through h5py's mpio driver (the only modules importing h5py).
+"""HDF5 I/O: output through h5py's mpio driver, and input tables (the only modules
+importing h5py).
 
 ``names``: every dataset's path, units and description (one place).
 ``writer``: the collective writer of a run file.
 ``reader``: :func:`open_run` for analysis (pandas time series, numpy snapshots).
+``prices``: an oracle price table from an HDF5 file (serial, read-only).
 """
 
 from .reader import RunOutput, open_run

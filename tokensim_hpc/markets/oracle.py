@@ -6,8 +6,9 @@ By default each asset follows a seeded geometric Brownian motion,
 
 with Z(t) the counter-based normal of (seed, asset, tick, ORACLE stream): the
 same path on every rank and for every rank count, with no generator state.
-Alternatively prices are read from a table (ticks x assets) and smoothed
-with a Kalman filter (paper 5.2): a local-level model, state x, observation
+Alternatively prices are read from a table (ticks x assets: a CSV file, or
+an HDF5 file read by :mod:`tokensim_hpc.io.prices`) and smoothed with a
+Kalman filter (paper 5.2): a local-level model, state x, observation
 d(t) = x(t) + v, x(t) = x(t - 1) + w, var(w) = q, var(v) = r,
 
     x^(t) = x^(t-1) + K(t) (d(t) - x^(t-1)),  K(t) = (P + q) / (P + q + r).
@@ -18,6 +19,8 @@ Local; no MPI.
 from __future__ import annotations
 
 import math
+import re
+import warnings
 
 import numpy as np
 
@@ -88,7 +91,7 @@ class TableOracle:
     """Reference prices from a (ticks, assets) table, optionally Kalman-smoothed. Local.
 
     Row t is the price at tick t (row 0 the start); a run longer than the
-    table is refused up front by :meth:`check_length`.
+    table is refused up front (:func:`check_price_file`, :meth:`check_length`).
     """
 
     def __init__(self, table, q: float | None = None, r: float | None = None):
@@ -120,18 +123,67 @@ def read_csv_prices(path: str, assets: list[str]) -> np.ndarray:
     missing = [a for a in assets if a not in header]
     if missing:
         raise ValueError(f"{path}: no column {missing[0]!r} (columns: {', '.join(header)})")
-    data = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # no rows: the length check says so
+        data = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
+    if data.shape[0] == 0:
+        return np.empty((0, len(assets)))
+    if data.shape[1] != len(header):
+        raise ValueError(f"{path}: {data.shape[1]} values per row but {len(header)} columns "
+                         "in the header")
     return np.ascontiguousarray(data[:, [header.index(a) for a in assets]])
 
 
-def check_price_file(path: str, assets: list[str], ticks: int) -> None:
-    """Refuse a price file that a run could not use: missing, unreadable, without a
-    column for each asset, too short or with a first row that is not > 0.
+# "prices.h5" or "prices.hdf5", optionally followed by ":/group/dataset".
+_HDF5_FILE = re.compile(r"^(?P<file>.+?\.(?:h5|hdf5))(?::(?P<dataset>.*))?$", re.IGNORECASE)
 
-    Raises ValueError naming the file and the problem. Local.
+
+def read_prices(spec: str, assets: list[str]) -> np.ndarray:
+    """A (ticks, assets) table from a price file, chosen by its name.
+
+    ``FILE.h5`` or ``FILE.hdf5`` (optionally ``FILE.h5:/group/dataset``; by default the
+    object ``/prices``) is read as HDF5 (:func:`tokensim_hpc.io.prices.read_hdf5_prices`),
+    anything else as CSV (:func:`read_csv_prices`). Raises ValueError (or OSError for
+    an unreadable CSV) naming the file and the problem.
+    """
+    m = _HDF5_FILE.match(spec)
+    if m is None:
+        return read_csv_prices(spec, assets)
+    from ..io.prices import DEFAULT_DATASET, read_hdf5_prices
+
+    dataset = m["dataset"]
+    if dataset is None:
+        dataset = DEFAULT_DATASET
+    elif not dataset:
+        raise ValueError(f"{spec}: no dataset named after ':' (e.g. {m['file']}:/prices)")
+    return read_hdf5_prices(m["file"], dataset, assets)
+
+
+def check_price_file(path: str, assets: list[str], ticks: int, smoothed: bool = False) -> None:
+    """Refuse a price file that a run could not use: missing, unreadable, without a
+    column for each asset, too short, or with a price of ticks 0..``ticks`` that is not
+    finite and > 0. With the Kalman filter (``smoothed``) a missing price (NaN) after
+    tick 0 is allowed: the filter carries its estimate over.
+
+    ``path`` is a CSV or HDF5 file as :func:`read_prices` takes it. Raises ValueError
+    naming the file and the problem. Local.
     """
     try:
-        table = read_csv_prices(path, assets)
+        table = read_prices(path, assets)
     except OSError as exc:
         raise ValueError(f"{path}: cannot be read ({exc.strerror or exc})") from None
-    TableOracle(table).check_length(ticks)
+    if table.ndim != 2 or table.shape[0] < ticks + 1:
+        rows = table.shape[0] if table.ndim == 2 else 0
+        raise ValueError(f"{path}: the price table has {rows} rows; a run of {ticks} ticks "
+                         f"needs {ticks + 1} (tick 0 included)")
+    used = table[: ticks + 1]
+    bad = ~(np.isfinite(used) & (used > 0))
+    if smoothed:
+        bad[1:] &= ~np.isnan(used[1:])
+    if bad.any():
+        t, a = (int(i) for i in np.argwhere(bad)[0])
+        value = float(used[t, a])
+        hint = ("; a missing price (nan) is allowed after tick 0 only with the Kalman "
+                "filter (model.oracle_kalman_q > 0)" if math.isnan(value) and t else "")
+        raise ValueError(f"{path}: the price of {assets[a]} at tick {t} is {value!r}; "
+                         f"prices must be finite and > 0{hint}")

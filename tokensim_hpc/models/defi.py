@@ -27,7 +27,7 @@ import numpy as np
 
 from .._kernels.exactsum import normalize
 from ..markets.amm import PoolBook
-from ..markets.oracle import GBMOracle, TableOracle, read_csv_prices
+from ..markets.oracle import GBMOracle, TableOracle, read_prices
 from ..markets.spec import arbitrage_pairs
 from ..parallel.messages import MessageBoard
 from ..parallel.reduce import allreduce_exact, allreduce_sum_int, new_accumulators
@@ -86,8 +86,9 @@ class Defi:
         self.pool_asset = np.array([self.assets.index(b) for b in bases], dtype=np.int64)
         p0 = [self.clearing[bases.index(a)] for a in self.assets]
         if p.oracle_file:
-            # Checked before the run (runner); each rank reads the small table itself.
-            table = read_csv_prices(p.oracle_file, self.assets)
+            # Checked before the run (runner); each rank reads the small table itself
+            # (CSV, or HDF5 opened read-only with the serial driver).
+            table = read_prices(p.oracle_file, self.assets)
             self.oracle = TableOracle(table, *((p.oracle_kalman_q, p.oracle_kalman_r)
                                                if p.oracle_kalman_q > 0 else (None, None)))
         else:
