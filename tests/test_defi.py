@@ -13,7 +13,8 @@ SETS = ["agents.n=4000", "run.ticks=24", "output.every=8", "model.frac_arbitrage
         "model.frac_payment=0.05",
         "model.frac_borrower=0.05", "model.frac_portfolio=0.05", "model.leverage=0.75",
         "model.rebalance_ratio=1.02",
-        "model.lp_calm=0.05", "model.lp_stress=0.15", "clusters.every=8"]
+        "model.lp_calm=0.05", "model.lp_stress=0.15", "clusters.every=8",
+        "network.rewire_every=8", "network.gamma=0.5"]
 
 
 def _same(a, b):
@@ -185,6 +186,30 @@ def test_portfolio_managers_rebalance_into_their_no_trade_band(runs):
     assert np.median(distance_outside_band(0, d["timeseries/pool_price"][0])) > 0.03
     assert np.max(distance_outside_band(-1, d["timeseries/pool_price"][-1])) < 0.02
     assert np.abs(d["timeseries/portfolio_flow"]).sum(axis=0).max() > 0
+
+
+def test_the_network_evolves_and_stays_well_formed(runs):
+    """Strengths stay in [0, 1]; weak edges are replaced every 8 ticks, each row keeping
+    its k distinct targets, none of them itself; the counts match the changes."""
+    from tokensim_hpc.io import open_run
+
+    with open_run(runs[3]) as run:
+        first, last = run.edges(0), run.edges(-1)
+        rewired = run.series("edges_rewired")
+        gid = run.snapshot(0)["gid"]
+        strength = run.timeseries()["edge_strength"]
+    k = 8
+    assert np.array_equal(first["source"], np.repeat(gid, k))
+    assert np.all(first["strength"] == 0.5)  # network.eta0
+    assert np.all((last["strength"] >= 0) & (last["strength"] <= 1))
+    rows = last["target"].reshape(-1, k)
+    srt = np.sort(rows, axis=1)
+    assert not np.any(srt[:, 1:] == srt[:, :-1]) and not np.any(rows == gid[:, None])
+    changed = int((first["target"] != last["target"]).sum())
+    formed = rewired.to_numpy()[:, :2].sum()
+    assert 0 < changed <= formed
+    assert np.all(rewired.to_numpy()[[t - 1 for t in range(1, 25) if t % 8], :] == 0)
+    assert np.all((strength > 0) & (strength < 1)) and strength.iloc[-1] != strength.iloc[0]
 
 
 def test_output_layout_and_labels(runs):

@@ -79,6 +79,12 @@ def test_market_tables_belong_to_the_economy(tmp_path):
     assert tomllib.loads(sc.to_toml())["pools"][0]["chain"] == "ethereum"
     with pytest.raises(ScenarioError, match="must sum to 1"):
         resolve("defi", ["model.frac_noise=0.5"])
+    with pytest.raises(ScenarioError, match=r"network.rewire_every = 24 is not allowed with "
+                       r"run.model = 'b1'"):
+        resolve("b1", ["network.rewire_every=24"])
+    with pytest.raises(ScenarioError, match=r"network.eta_min = 0.6 is not allowed: must be "
+                       r"smaller than network.eta0 = 0.5"):
+        resolve("defi", ["network.eta_min=0.6"])
     with pytest.raises(ScenarioError, match="model.lp_stress = 0.1 is not allowed"):
         resolve("defi", ["model.lp_stress=0.1", "model.lp_calm=0.2"])
     g = tmp_path / "no_pools.toml"

@@ -67,7 +67,21 @@ class NetworkSection:
     k: int = setting(8, "nearest neighbours per agent (directed edges i -> j)", "edge",
                 ((lambda v: 1 <= v <= 64), "an integer in [1, 64]"))
     p: float = setting(0.0, "probability that an edge is rewired to a uniformly random agent "
-                  "(small-world long-range links)", "", float_range(0.0, 1.0))
+                  "(small-world long-range links); in network formation, the probability "
+                  "that a new edge is long range", "", float_range(0.0, 1.0))
+    rewire_every: int = setting(0, "defi: ticks between prunings of the edges weaker than "
+                                "network.eta_min, each replaced by a new edge (0: the "
+                                "network and its strengths stay fixed)", "tick", int_min(0))
+    eta0: float = setting(0.5, "defi: strength eta of every edge at the start and of every "
+                          "new edge", "", float_range(0.0, 1.0, lo_open=True))
+    eta_min: float = setting(0.1, "defi: edges weaker than this are pruned (< network.eta0)",
+                             "", float_range(0.0, 1.0))
+    gamma: float = setting(1.0, "defi: growth of an edge's strength per day and unit of "
+                           "utility U_ij = 1 - |s_i - s_j|", "1/day", float_range(0.0, 1e6))
+    delta: float = setting(0.5, "defi: decay of an edge's strength per day, times "
+                           "d^2 / (d^2 + d_ref^2) (d: distance in the economic space; d_ref "
+                           "= sqrt(k / (pi N)), the radius holding k agents)", "1/day",
+                           float_range(0.0, 1e6))
 
 
 @dataclass(frozen=True)
@@ -382,6 +396,14 @@ def build_scenario(data: dict, name: str) -> Scenario:
         raise ScenarioError(f"[[{table}]] is not allowed with run.model = {model!r}: market "
                             f"tables belong to run.model = 'defi'")
     scenario = Scenario(name=name, **sections)
+    net = scenario.network
+    if net.rewire_every > 0 and model != "defi":
+        raise ScenarioError(f"network.rewire_every = {net.rewire_every} is not allowed with "
+                            f"run.model = {model!r}: network formation belongs to "
+                            f"run.model = 'defi' (use 0)")
+    if net.eta_min >= net.eta0:
+        raise ScenarioError(f"network.eta_min = {net.eta_min!r} is not allowed: must be "
+                            f"smaller than network.eta0 = {net.eta0!r}")
     if scenario.network.k >= scenario.agents.n:
         raise ScenarioError(f"network.k = {scenario.network.k} is not allowed with agents.n = "
                             f"{scenario.agents.n}: must be smaller than agents.n")

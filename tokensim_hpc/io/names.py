@@ -5,7 +5,7 @@ every dataset a run writes carries ``units`` and ``description`` attributes.
 Each entry is ``path -> (units, description, axis)``: ``axis`` is None for
 one value per tick (time series) or per agent (snapshots), or the name of a
 second axis ("pools", "slots", "chains", "types", "directions",
-"top_clusters") whose labels the model gives; such datasets have shape
+"top_clusters", "formation") whose labels the model gives; such datasets have shape
 (ticks, n_axis) or (S, n_axis, N) and a ``labels`` attribute naming the
 entries along that axis.
 """
@@ -114,6 +114,12 @@ DEFI_TIMESERIES = {
     "timeseries/cluster_wealth": ("quote", "holdings of each of those clusters' agents "
                                   "valued at the pool prices, at the last clustering",
                                   "top_clusters"),
+    "timeseries/edge_strength": ("1", "mean strength eta over all network edges at the last "
+                                 "pruning, before it (every network.rewire_every ticks; "
+                                 "network.eta0 before the first)", None),
+    "timeseries/edges_rewired": ("edge", "weak edges replaced in the tick by long-range and "
+                                 "friend-of-friend edges, and weak edges kept for want of a "
+                                 "new target (every network.rewire_every ticks)", "formation"),
 }
 DEFI_SNAPSHOTS = {
     "snapshots/sentiment": ("1", "sentiment s_i per snapshot and agent (agents/gid order)", None),
@@ -125,6 +131,11 @@ DEFI_SNAPSHOTS = {
                              "token), per snapshot and agent", None),
     "snapshots/debt": ("quote", "debt of a borrower (its home pool's quote token), per "
                        "snapshot and agent", None),
+    "snapshots/edge_target": ("1", "global id of each edge's target per snapshot (E edges in "
+                              "the order of network/source: k per agent, rows in Hilbert "
+                              "order)", None),
+    "snapshots/edge_strength": ("1", "strength eta of each edge per snapshot (same order as "
+                                "snapshots/edge_target)", None),
 }
 DEFI_AGENTS = {
     "agents/type": ("1", "agent type code (labels attribute: the type names)", None),

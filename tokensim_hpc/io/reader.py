@@ -93,9 +93,16 @@ class RunOutput:
         out.update({name: snaps[name][i] for name in snaps if name != "tick"})
         return out
 
-    def edges(self) -> dict:
-        """The network as a global edge list: source, target (ids) and weight."""
-        return {name: self.f["network"][name][...] for name in self.f["network"]}
+    def edges(self, snapshot: int | None = None) -> dict:
+        """The network as a global edge list: source, target (ids) and weight; with
+        ``snapshot`` (an index as in :meth:`snapshot`), the network at that snapshot of a
+        run whose network evolves: source, target and strength."""
+        out = {name: self.f["network"][name][...] for name in self.f["network"]}
+        if snapshot is not None:
+            snaps = self.f["snapshots"]
+            out = {"source": out["source"], "target": snaps["edge_target"][snapshot],
+                   "strength": snaps["edge_strength"][snapshot]}
+        return out
 
 
 def open_run(path: str) -> RunOutput:

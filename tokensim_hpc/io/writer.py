@@ -62,7 +62,9 @@ def _collective_dxpl():
     return dxpl
 
 
-_INTEGER_DATASETS = ("agents/gid", "agents/type", "agents/pool")
+_INTEGER_DATASETS = ("agents/gid", "agents/type", "agents/pool", "snapshots/edge_target")
+# Snapshot columns over the network's edges (E of them, in CSR order) instead of agents.
+_EDGE_COLUMN = "edge_"
 
 
 class RunWriter:
@@ -145,7 +147,10 @@ class RunWriter:
             stick.make_scale("tick")
             for path in self.catalogue:
                 if path.startswith("snapshots/") and path != "snapshots/tick":
-                    self._dataset(path, (n_snap, n), "f8").dims[0].attach_scale(stick)
+                    edges = path.startswith("snapshots/" + _EDGE_COLUMN)
+                    self._dataset(path, (n_snap, self.n_edges if edges else n),
+                                  "i8" if path in _INTEGER_DATASETS else "f8"
+                                  ).dims[0].attach_scale(stick)
         if sc.output.network:
             for path in self.catalogue:
                 if path.startswith("network/"):
@@ -220,9 +225,12 @@ class RunWriter:
         row = self._snap_row
         if self.snapshot_ticks[row] != tick:
             raise RuntimeError(f"snapshot of tick {tick} out of the planned order")
+        edge_offset = exscan_int(self.comm, int(domain.indptr[-1]))
         for name, col in columns.items():
             col = np.asarray(col)
-            if col.ndim == 2:  # (n_axis, n_owned): one row per entry of the second axis
+            if name.startswith(_EDGE_COLUMN):  # edges follow their rows, like network/*
+                self._write(f"snapshots/{name}", edge_offset, col, row=row)
+            elif col.ndim == 2:  # (n_axis, n_owned): one row per entry of the second axis
                 for k in range(col.shape[0]):
                     self._write(f"snapshots/{name}", domain.offset, col[k], row=(row, k))
             else:

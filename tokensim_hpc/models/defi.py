@@ -35,6 +35,7 @@ from .defi_bridging import InventoryBridging
 from .defi_clusters import Clusters
 from .defi_lending import Borrowers
 from .defi_liquidity import LiquidityProviders
+from .defi_network import COUNT_LABELS, NetworkFormation
 from .defi_payments import PaymentUsers
 
 TOP_CLUSTERS = 5  # clusters whose aggregates are recorded, the largest first
@@ -111,6 +112,8 @@ class Defi:
         # immediate messages before the next posts).
         self.board = MessageBoard(domain.comm, domain.gid, p.message_threshold,
                                   p.message_delay)
+        self.network = NetworkFormation(domain, scenario, kernels)
+        self.edge_strength = self.network.eta0  # mean, at the last pruning
         self.cluster_every = scenario.clusters.every
         self.clusters = Clusters(domain, scenario.clusters.theta)
         # Before the first clustering every agent is its own cluster.
@@ -219,6 +222,7 @@ class Defi:
                 "chains": self.chain_names, "types": list(TYPE_NAMES),
                 "directions": self.bridging.labels(self.market),
                 "top_clusters": [str(i + 1) for i in range(TOP_CLUSTERS)],
+                "formation": list(COUNT_LABELS),
                 "agent_type": list(TYPE_NAMES), "agent_pool": self.pools.names}
 
     def static_columns(self) -> dict:
@@ -229,7 +233,8 @@ class Defi:
         """Owned agents' columns for an output snapshot. Local."""
         col, debt = self.borrowers.columns(self.d.n_owned)
         return {"sentiment": self.s[:self.d.n_owned], "holdings": self.holdings,
-                "lp_shares": self.lp_shares, "collateral": col, "debt": debt}
+                "lp_shares": self.lp_shares, "collateral": col, "debt": debt,
+                **self.network.snapshot()}
 
     # -- a tick ----------------------------------------------------------------
 
@@ -257,7 +262,8 @@ class Defi:
                                 min_value, p.portfolio_drift * dt,
                                 p.portfolio_vol * math.sqrt(dt), p.portfolio_cost, self.seed,
                                 tick, self.buy, self.sell, self._acc[:self._n_flow],
-                                self._n_orders, self._acc_hold, self._acc[n_rows:])
+                                self._n_orders, self._acc_hold,
+                                self._acc[n_rows:n_rows + len(self.slots)])
 
     def _momentum(self, prices, before):
         """clip(momentum_scale * ln(P / P_before), -1, 1) per pool."""
@@ -296,6 +302,9 @@ class Defi:
                 self._orders(d.all_rows, tick, prices, momentum, mispricing, min_value)
         with timers("portfolios"):
             self._portfolios(tick, prices, min_value)
+        if self.network.enabled:
+            with timers("network"):
+                self.network.strengths(self.s)
         with timers("reduce"):
             sentiment_rows = slice(2 * n_pools, 2 * n_pools + n_types)
             sums = allreduce_exact(d.comm, _append_total(self._acc, sentiment_rows))
@@ -346,6 +355,13 @@ class Defi:
         # Wealth at the new pool prices: a few numbers, the same on every rank.
         wealth_by_type = (held_by_type * self.slot_value).sum(axis=1)
         self.s, self.s_new = self.s_new, self.s
+        rewired = np.zeros(len(COUNT_LABELS))
+        if self.network.enabled and tick % self.network.every == 0:
+            with timers("network"):
+                self.edge_strength, counts = self.network.rewire(tick)
+                rewired = counts.astype(np.float64)
+                self._resize_ghost_columns()
+                self.payments.cache_edges()
         counts = np.maximum(self.type_counts, 1)
         return {
             "pool_price": self.clearing.copy(), "pool_base": pools.base.copy(),
@@ -370,7 +386,17 @@ class Defi:
             "cluster_size": self.top_clusters[0].copy(),
             "cluster_sentiment": self.top_clusters[1].copy(),
             "cluster_wealth": self.top_clusters[2].copy(),
+            "edge_strength": self.edge_strength, "edges_rewired": rewired,
         }
+
+    def _resize_ghost_columns(self):
+        """Sentiment over the new owned + ghost slots (the ghosts are refilled by the
+        next halo exchange). Local."""
+        n, slots = self.d.n_owned, self.d.n_owned + self.d.halo.n_ghost
+        for name in ("s", "s_new"):
+            col = np.zeros(slots)
+            col[:n] = getattr(self, name)[:n]
+            setattr(self, name, col)
 
     def _top_cluster_aggregates(self, labels, top, sizes):
         """Size, mean sentiment and wealth (at the pool prices) of the largest clusters,

@@ -49,7 +49,13 @@ class PaymentUsers:
         self.rng = rng
         self.seed = int(seed)
         self.board = board
-        # The payment users' own edges only (a CSR of theirs): target ids and owner ranks.
+        self._gid = domain.gid[self.agents]
+        self.cache_edges()
+
+    def cache_edges(self) -> None:
+        """The payment users' own edges only (a CSR of theirs): target ids and owner ranks.
+        Called again whenever the network changes. Local."""
+        domain = self.d
         indptr = domain.indptr
         self._degree = indptr[self.agents + 1] - indptr[self.agents]
         self._start = np.zeros(self.agents.shape[0], dtype=np.int64)
@@ -59,7 +65,6 @@ class PaymentUsers:
         slots = domain.indices[edges]
         self._targets = np.concatenate((domain.gid, domain.halo.ghost_gid))[slots]
         self._owners = domain.halo.slot_owner(slots)
-        self._gid = domain.gid[self.agents]
 
     def _uniforms(self, tick):
         """Three uniforms in [0, 1) per payment user from one Philox block (words 0-2):

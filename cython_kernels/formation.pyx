@@ -1,0 +1,142 @@
+# cython: language_level=3
+"""Network formation kernels (paper 2.2): edge strengths, pruning, new edges.
+
+Edges are the CSR rows of the owned agents (row i: the edges i -> j, a
+fixed number k per row); every edge has a strength eta in [0, 1].
+``edge_strengths`` advances the strengths by one tick; ``form_edges``
+replaces the edges that fell below the pruning threshold by new ones. Both
+depend only on agents' ids, positions, sentiments and the tick, never on
+the partition. Local; no MPI.
+"""
+
+from libc.math cimport fabs
+from libc.stdint cimport int32_t, int64_t, uint64_t
+
+from _philox cimport philox_uniform
+
+cdef enum:
+    _STREAM_FORM = 7
+STREAM_FORM = _STREAM_FORM
+# Draws per edge slot of a row: which kind of new edge, then up to three random targets.
+DRAWS_PER_SLOT = 4
+
+
+def edge_strengths(const int64_t[::1] indptr, const int32_t[::1] indices,
+                   const double[::1] s, const double[::1] x, const double[::1] y,
+                   double[::1] eta, double growth, double decay, double d_ref2):
+    """One tick of the edge strengths of every owned row. Local.
+
+    For the edge i -> j (j an owned or ghost slot of ``s``, ``x``, ``y``):
+
+        eta <- clip(eta + growth * U_ij - decay * d2 / (d2 + d_ref2), 0, 1)
+
+    with the utility of the connection U_ij = 1 - |s_i - s_j| (agents who
+    agree gain from the tie; in [-1, 1]), d2 the squared distance of i and j
+    in the economic space, growth = gamma dt and decay = delta dt. The decay
+    grows with distance from 0 to ``decay`` (half of it at d = d_ref).
+    """
+    cdef Py_ssize_t i, e, j, n = indptr.shape[0] - 1
+    cdef double dx, dy, d2, v
+    with nogil:
+        for i in range(n):
+            for e in range(indptr[i], indptr[i + 1]):
+                j = indices[e]
+                dx = x[j] - x[i]
+                dy = y[j] - y[i]
+                d2 = dx * dx + dy * dy
+                v = eta[e] + growth * (1.0 - fabs(s[i] - s[j])) - decay * (d2 / (d2 + d_ref2))
+                v = 0.0 if v < 0.0 else v
+                eta[e] = 1.0 if v > 1.0 else v
+
+
+cdef inline bint _in_row(const int64_t[::1] target, Py_ssize_t r0, Py_ssize_t r1,
+                         int64_t g) noexcept nogil:
+    cdef Py_ssize_t f
+    for f in range(r0, r1):
+        if target[f] == g:
+            return True
+    return False
+
+
+def form_edges(const int64_t[::1] indptr, const int32_t[::1] indices, const int64_t[::1] gid,
+               const double[::1] x, const double[::1] y,
+               const int64_t[:, ::1] row_gid, const double[:, ::1] row_x,
+               const double[:, ::1] row_y, int64_t[::1] target, double[::1] eta,
+               double eta_min, double eta0, double p_long, int64_t n_total,
+               uint64_t seed, uint64_t tick, int64_t[::1] counts):
+    """Replace every edge weaker than ``eta_min`` by a new one. Local.
+
+    ``target`` holds the global id of every edge's target (CSR order) and is
+    changed in place; ``indices`` the edges' local slots before any change.
+    ``row_gid[c, j]`` (c < k) is the c-th neighbour of the agent in slot j
+    (owned or ghost; -1 for none), ``row_x``/``row_y`` its position.
+
+    For row i, the friend f is its strongest edge not below ``eta_min``
+    (the first of equals). Each weak edge, in row order, with draws keyed
+    by (seed, gid_i, tick, STREAM_FORM, 4 * slot + d), slot its place in
+    the row:
+
+    * with probability ``p_long`` (draw 0), or when no edge of the row is
+      strong enough to lead to friends, a long-range edge to a uniformly
+      random agent (draws 1-3: the first that is neither i nor already a
+      neighbour of i);
+    * otherwise a friend of a friend: among the neighbours of f, the one
+      nearest to i in the economic space (then the smaller id) that is
+      neither i nor already a neighbour (triadic closure, spatially local).
+
+    The new edge starts at strength ``eta0``. An edge that finds no new
+    target keeps its target and strength (and is tried again next time).
+    counts[0] += long-range edges formed, counts[1] += friend-of-friend
+    edges formed, counts[2] += weak edges kept.
+    """
+    cdef Py_ssize_t i, e, f, best, c, j, r0, r1, n = indptr.shape[0] - 1
+    cdef Py_ssize_t k = row_gid.shape[0]
+    cdef int attempt
+    cdef int64_t g, cand, me
+    cdef double dx, dy, d2, best_d2
+    cdef uint64_t draw
+    with nogil:
+        for i in range(n):
+            r0 = indptr[i]
+            r1 = indptr[i + 1]
+            best = -1
+            for f in range(r0, r1):
+                if eta[f] >= eta_min and (best < 0 or eta[f] > eta[best]):
+                    best = f
+            me = gid[i]
+            for e in range(r0, r1):
+                if eta[e] >= eta_min:
+                    continue
+                draw = <uint64_t>(4 * (e - r0))
+                cand = -1
+                if best < 0 or philox_uniform(seed, <uint64_t>me, tick, _STREAM_FORM,
+                                              draw) < p_long:
+                    for attempt in range(1, 4):
+                        g = <int64_t>(philox_uniform(seed, <uint64_t>me, tick, _STREAM_FORM,
+                                                     draw + attempt) * <double>n_total)
+                        if g >= n_total:
+                            g = n_total - 1
+                        if g != me and not _in_row(target, r0, r1, g):
+                            cand = g
+                            counts[0] += 1
+                            break
+                else:
+                    j = indices[best]
+                    best_d2 = 0.0
+                    for c in range(k):
+                        g = row_gid[c, j]
+                        if g < 0 or g == me or _in_row(target, r0, r1, g):
+                            continue
+                        dx = row_x[c, j] - x[i]
+                        dy = row_y[c, j] - y[i]
+                        d2 = dx * dx + dy * dy
+                        if cand < 0 or d2 < best_d2 or (d2 == best_d2 and g < cand):
+                            cand = g
+                            best_d2 = d2
+                    if cand >= 0:
+                        counts[1] += 1
+                if cand < 0:
+                    counts[2] += 1
+                else:
+                    target[e] = cand
+                    eta[e] = eta0

@@ -1,0 +1,120 @@
+"""Network formation kernels against their numpy twins, and by hand."""
+
+import numpy as np
+import pytest
+
+from tokensim_hpc._kernels import formation as cy
+from tokensim_hpc.numpy_kernels import formation as tw
+
+
+def _state(n, n_ghost, k, seed):
+    rs = np.random.default_rng(seed)
+    slots = n + n_ghost
+    st = {
+        "indptr": np.arange(0, n * k + 1, k, dtype=np.int64),
+        "indices": rs.integers(0, max(slots, 1), n * k).astype(np.int32),
+        "s": rs.uniform(-1, 1, slots),
+        "x": rs.random(slots),
+        "y": rs.random(slots),
+        "eta": rs.uniform(0, 1, n * k),
+        "gid": rs.permutation(10 * slots + 10)[:slots].astype(np.int64),
+    }
+    st["target"] = st["gid"][st["indices"]]
+    # Each slot's own row: k neighbour ids (some missing) and their positions.
+    st["row_gid"] = rs.integers(0, 10 * slots + 10, (k, slots)).astype(np.int64)
+    st["row_gid"][rs.random((k, slots)) < 0.1] = -1
+    st["row_x"], st["row_y"] = rs.random((k, slots)), rs.random((k, slots))
+    return st
+
+
+def _strengths(mod, st, growth=0.04, decay=0.02, d_ref2=0.01):
+    eta = st["eta"].copy()
+    mod.edge_strengths(st["indptr"], st["indices"], st["s"], st["x"], st["y"], eta, growth,
+                       decay, d_ref2)
+    return eta
+
+
+def _form(mod, st, eta, eta_min=0.3, eta0=0.5, p_long=0.2, n_total=None, tick=24):
+    target = st["target"].copy()
+    eta = eta.copy()
+    counts = np.zeros(3, dtype=np.int64)
+    n_total = n_total or 10 * st["x"].shape[0] + 10
+    mod.form_edges(st["indptr"], st["indices"], st["gid"], st["x"], st["y"], st["row_gid"],
+                   st["row_x"], st["row_y"], target, eta, eta_min, eta0, p_long, n_total, 42,
+                   tick, counts)
+    return target, eta, counts
+
+
+@pytest.mark.parametrize("n", [0, 1, 300, 3000])
+def test_strengths_twin_equal(n):
+    st = _state(n, n // 3, 8, 3)
+    eta_c = _strengths(cy, st)
+    np.testing.assert_array_equal(eta_c, _strengths(tw, st))
+    assert np.all((eta_c >= 0) & (eta_c <= 1))
+    if n > 1000:
+        assert 0.01 < np.mean(eta_c != st["eta"])  # most move, some are clipped
+
+
+def test_strengths_by_hand():
+    """Agreement grows a tie, distance wears it down, both clipped to [0, 1]."""
+    st = {"indptr": np.array([0, 5], dtype=np.int64),
+          "indices": np.array([1, 2, 3, 4, 5], dtype=np.int32),
+          "s": np.array([0.5, 0.5, -0.5, 0.5, 0.5, -0.5]),
+          "x": np.array([0.0, 0.0, 0.0, 0.3, 0.0, 0.3]),
+          "y": np.array([0.0, 0.1, 0.0, 0.4, 0.0, 0.4]),
+          "eta": np.array([0.5, 0.5, 0.8, 0.95, 0.1])}
+    eta = _strengths(cy, st, growth=0.1, decay=0.2, d_ref2=0.01)
+    # Edge 0: U = 1, d2 = 0.01 = d_ref2 -> +0.1 - 0.1.  Edge 1: U = 0, d2 = 0 -> 0.5.
+    # Edge 2: U = 1, d2 = 0.25 -> 0.8 + 0.1 - 0.2 * 0.25 / 0.26.  Edge 3: U = 1, d2 = 0:
+    # 1.05, clipped to 1.  Edge 4: U = 0, d2 = 0.25: clipped to 0.
+    assert eta[0] == pytest.approx(0.5, abs=1e-15)
+    assert eta[1] == 0.5
+    assert eta[2] == pytest.approx(0.9 - 0.2 * 0.25 / 0.26, rel=1e-15)
+    assert eta[3] == 1.0 and eta[4] == 0.0
+
+
+@pytest.mark.parametrize("n,p_long", [(0, 0.2), (1, 0.2), (500, 0.2), (2000, 0.0),
+                                      (2000, 1.0)])
+def test_form_twin_equal(n, p_long):
+    st = _state(n, n // 2, 6, 5)
+    got = [_form(mod, st, st["eta"], p_long=p_long) for mod in (cy, tw)]
+    for a, b in zip(*got, strict=True):
+        np.testing.assert_array_equal(a, b)
+    target, eta, counts = got[0]
+    weak = st["eta"] < 0.3
+    assert counts.sum() == weak.sum()
+    assert np.all(target[~weak] == st["target"][~weak]) and np.all(eta[~weak] == st["eta"][~weak])
+    changed = target != st["target"]
+    assert np.all(eta[changed] == 0.5) and changed.sum() == counts[0] + counts[1]
+    if n >= 2000:
+        assert counts[0 if p_long == 1.0 else 1] > 0.5 * weak.sum()
+        # A new edge is no self-loop and appears once in its row.
+        rows, new = target.reshape(n, 6), changed.reshape(n, 6)
+        same = (rows[:, :, None] == rows[:, None, :]).sum(axis=2)
+        assert np.all(same[new] == 1)
+        assert not np.any((rows == st["gid"][:n, None]) & new)
+
+
+def test_friend_of_friend_by_hand():
+    """Agent 0's weak edges go to its strongest friend's nearest other neighbours."""
+    gid = np.array([100, 101, 102, 103], dtype=np.int64)
+    st = {"indptr": np.array([0, 3], dtype=np.int64),
+          "indices": np.array([1, 2, 3], dtype=np.int32), "gid": gid,
+          "x": np.zeros(4), "y": np.zeros(4),
+          # Friend 102 (slot 2, strongest). Its neighbours: 100 (agent 0 itself), 101 (a
+          # neighbour until edge 0 is replaced; distance 0.9), 200 at distance 0.5, 201 and
+          # 202 at 0.2.
+          "row_gid": np.full((5, 4), -1, dtype=np.int64),
+          "row_x": np.zeros((5, 4)), "row_y": np.zeros((5, 4))}
+    st["row_gid"][:, 2] = [100, 101, 200, 202, 201]
+    st["row_x"][:, 2] = [0.0, 0.9, 0.5, 0.2, 0.2]
+    st["target"] = gid[st["indices"]]
+    eta = np.array([0.1, 0.9, 0.05])
+    target, eta_new, counts = _form(cy, st, eta, p_long=0.0, n_total=1000)
+    # Row order: edge 0 takes the nearest (0.2; ids 201 < 202), edge 2 the next one.
+    assert target.tolist() == [201, 102, 202]
+    assert eta_new.tolist() == [0.5, 0.9, 0.5] and counts.tolist() == [0, 2, 0]
+    # With no strong edge at all, every weak edge goes long range.
+    target, _, counts = _form(cy, st, np.array([0.1, 0.2, 0.05]), p_long=0.0, n_total=1000)
+    assert counts[0] + counts[2] == 3 and counts[1] == 0
+    assert np.all((target >= 0) & (target < 1000))
