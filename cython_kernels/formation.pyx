@@ -21,22 +21,16 @@ STREAM_FORM = _STREAM_FORM
 DRAWS_PER_SLOT = 4
 
 
-def edge_strengths(const int64_t[::1] indptr, const int32_t[::1] indices,
-                   const double[::1] s, const double[::1] x, const double[::1] y,
-                   double[::1] eta, double growth, double decay, double d_ref2):
-    """One tick of the edge strengths of every owned row. Local.
-
-    For the edge i -> j (j an owned or ghost slot of ``s``, ``x``, ``y``):
-
-        eta <- clip(eta + growth * U_ij - decay * d2 / (d2 + d_ref2), 0, 1)
-
-    with the utility of the connection U_ij = 1 - |s_i - s_j| (agents who
-    agree gain from the tie; in [-1, 1]), d2 the squared distance of i and j
-    in the economic space, growth = gamma dt and decay = delta dt. The decay
-    grows with distance from 0 to ``decay`` (half of it at d = d_ref).
-    """
+def edge_decay(const int64_t[::1] indptr, const int32_t[::1] indices,
+               const double[::1] x, const double[::1] y, double decay, double d_ref2,
+               float[::1] out):
+    """The distance term of every edge's strength: out[e] = decay * d2 / (d2 + d_ref2)
+    (rounded to float32), with d2 the squared distance of the edge's ends in the
+    economic space (``x``, ``y`` over owned and ghost slots). It grows with distance
+    from 0 to ``decay``, half of it at d = d_ref. Positions do not move, so it is
+    computed once per network. Local."""
     cdef Py_ssize_t i, e, j, n = indptr.shape[0] - 1
-    cdef double dx, dy, d2, v
+    cdef double dx, dy, d2
     with nogil:
         for i in range(n):
             for e in range(indptr[i], indptr[i + 1]):
@@ -44,7 +38,31 @@ def edge_strengths(const int64_t[::1] indptr, const int32_t[::1] indices,
                 dx = x[j] - x[i]
                 dy = y[j] - y[i]
                 d2 = dx * dx + dy * dy
-                v = eta[e] + growth * (1.0 - fabs(s[i] - s[j])) - decay * (d2 / (d2 + d_ref2))
+                out[e] = <float>(decay * (d2 / (d2 + d_ref2)))
+
+
+def edge_strengths(const int64_t[::1] indptr, const int32_t[::1] indices,
+                   const double[::1] s, const float[::1] edge_decay, double[::1] eta,
+                   double growth):
+    """One tick of the edge strengths of every owned row. Local.
+
+    For the edge e = i -> j (j an owned or ghost slot of ``s``):
+
+        eta <- clip(eta + growth * U_ij - edge_decay[e], 0, 1)
+
+    with the utility of the connection U_ij = 1 - |s_i - s_j| (agents who
+    agree gain from the tie; in [-1, 1]), growth = gamma dt and
+    ``edge_decay`` the distance term from :func:`edge_decay` (delta dt
+    d^2 / (d^2 + d_ref^2)). Reads one neighbour value per edge, so a
+    long-range edge costs one cache miss.
+    """
+    cdef Py_ssize_t i, e, n = indptr.shape[0] - 1
+    cdef double v, si
+    with nogil:
+        for i in range(n):
+            si = s[i]
+            for e in range(indptr[i], indptr[i + 1]):
+                v = eta[e] + growth * (1.0 - fabs(si - s[indices[e]])) - <double>edge_decay[e]
                 v = 0.0 if v < 0.0 else v
                 eta[e] = 1.0 if v > 1.0 else v
 
@@ -58,18 +76,22 @@ cdef inline bint _in_row(const int64_t[::1] target, Py_ssize_t r0, Py_ssize_t r1
     return False
 
 
-def form_edges(const int64_t[::1] indptr, const int32_t[::1] indices, const int64_t[::1] gid,
-               const double[::1] x, const double[::1] y,
-               const int64_t[:, ::1] row_gid, const double[:, ::1] row_x,
-               const double[:, ::1] row_y, int64_t[::1] target, double[::1] eta,
+def form_edges(const int64_t[::1] indptr, const int32_t[::1] indices,
+               const int64_t[::1] slot_gid, const double[::1] x, const double[::1] y,
+               const int64_t[:, ::1] ghost_gid, const double[:, ::1] ghost_x,
+               const double[:, ::1] ghost_y, int64_t[::1] target, double[::1] eta,
                double eta_min, double eta0, double p_long, int64_t n_total,
                uint64_t seed, uint64_t tick, int64_t[::1] counts):
     """Replace every edge weaker than ``eta_min`` by a new one. Local.
 
     ``target`` holds the global id of every edge's target (CSR order) and is
     changed in place; ``indices`` the edges' local slots before any change.
-    ``row_gid[c, j]`` (c < k) is the c-th neighbour of the agent in slot j
-    (owned or ghost; -1 for none), ``row_x``/``row_y`` its position.
+    ``slot_gid``, ``x`` and ``y`` give the id and position of every owned and
+    ghost slot. A ghost g's own row comes from its owner:
+    ``ghost_gid[c, g]`` is its c-th neighbour (-1 for none) and
+    ``ghost_x``/``ghost_y`` that neighbour's position; an owned agent's row
+    is read from ``indptr``/``indices`` (so every friend's row is the one
+    before this call's changes).
 
     For row i, the friend f is its strongest edge not below ``eta_min``
     (the first of equals). Each weak edge, in row order, with draws keyed
@@ -89,8 +111,8 @@ def form_edges(const int64_t[::1] indptr, const int32_t[::1] indices, const int6
     counts[0] += long-range edges formed, counts[1] += friend-of-friend
     edges formed, counts[2] += weak edges kept.
     """
-    cdef Py_ssize_t i, e, f, best, c, j, r0, r1, n = indptr.shape[0] - 1
-    cdef Py_ssize_t k = row_gid.shape[0]
+    cdef Py_ssize_t i, e, f, best, c, j, sl, r0, r1, n = indptr.shape[0] - 1
+    cdef Py_ssize_t k = ghost_gid.shape[0], c0, c1
     cdef int attempt
     cdef int64_t g, cand, me
     cdef double dx, dy, d2, best_d2
@@ -103,7 +125,7 @@ def form_edges(const int64_t[::1] indptr, const int32_t[::1] indices, const int6
             for f in range(r0, r1):
                 if eta[f] >= eta_min and (best < 0 or eta[f] > eta[best]):
                     best = f
-            me = gid[i]
+            me = slot_gid[i]
             for e in range(r0, r1):
                 if eta[e] >= eta_min:
                     continue
@@ -122,13 +144,23 @@ def form_edges(const int64_t[::1] indptr, const int32_t[::1] indices, const int6
                             break
                 else:
                     j = indices[best]
+                    if j < n:
+                        c0, c1 = indptr[j], indptr[j + 1]
+                    else:
+                        c0, c1 = 0, k
                     best_d2 = 0.0
-                    for c in range(k):
-                        g = row_gid[c, j]
+                    for c in range(c0, c1):
+                        if j < n:
+                            sl = indices[c]
+                            g = slot_gid[sl]
+                            dx = x[sl] - x[i]
+                            dy = y[sl] - y[i]
+                        else:
+                            g = ghost_gid[c, j - n]
+                            dx = ghost_x[c, j - n] - x[i]
+                            dy = ghost_y[c, j - n] - y[i]
                         if g < 0 or g == me or _in_row(target, r0, r1, g):
                             continue
-                        dx = row_x[c, j] - x[i]
-                        dy = row_y[c, j] - y[i]
                         d2 = dx * dx + dy * dy
                         if cand < 0 or d2 < best_d2 or (d2 == best_d2 and g < cand):
                             cand = g

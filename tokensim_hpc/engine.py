@@ -76,9 +76,16 @@ class Domain:
         sentiment) must be reallocated to ``n_owned + halo.n_ghost`` slots
         by the model that owns them.
         """
-        targets = self.edge_targets() if target_gid is None else np.asarray(target_gid)
+        old = self.edge_targets()
+        targets = old if target_gid is None else np.asarray(target_gid)
+        # Edges whose owned target did not change keep their slot; only the others are
+        # looked up by id (most of a large rank's edges are owned and unchanged).
+        hint = np.where((self.indices < self.n_owned) & (targets == old), self.indices,
+                        -1).astype(np.int32)
+        del old
         directory = Directory(self.comm, self.gid, self.n_total)
-        plan = HaloPlan(self.comm, self.gid, targets, directory, mode or self.halo.mode)
+        plan = HaloPlan(self.comm, self.gid, targets, directory, mode or self.halo.mode,
+                        edge_local_hint=hint)
         self.halo.destroy()
         self.halo = plan
         self.indices = plan.edge_local

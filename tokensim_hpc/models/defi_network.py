@@ -7,6 +7,8 @@ the tick's halo exchange):
 
     eta_ij <- clip(eta_ij + gamma dt U_ij - delta dt d_ij^2 / (d_ij^2 + d_ref^2), 0, 1)
 
+(the distance term is computed once per network and kept in float32)
+
 with the utility of the connection U_ij = 1 - |s_i - s_j| (agreeing agents
 gain from the tie), d_ij their distance in the economic space and
 d_ref = sqrt(k / (pi N)) the radius that holds k agents on average: ties
@@ -63,9 +65,11 @@ class NetworkFormation:
         if not np.all(np.diff(domain.indptr) == net.k):
             raise ValueError("network formation needs k edges in every row")
         self.eta = np.full(int(domain.indptr[-1]), net.eta0)
+        self.edge_decay = np.zeros(self.eta.shape[0], dtype=np.float32)
         self.x = self.y = None
         if self.every:
             self._positions()
+            self._edge_decay()
 
     @property
     def enabled(self) -> bool:
@@ -79,12 +83,19 @@ class NetworkFormation:
         self.x[:n], self.y[:n] = d.x, d.y
         d.halo.exchange(self.x, self.y)
 
+    def _edge_decay(self):
+        """The distance term of every edge (positions are fixed: once per network). Local.
+        Frees the ghost positions, which only a rewiring needs again."""
+        d = self.d
+        self.kf.edge_decay(d.indptr, d.indices, self.x, self.y, self.decay, self.d_ref2,
+                           self.edge_decay)
+        self.x = self.y = None
+
     def strengths(self, s) -> None:
         """One tick of every edge's strength. Local. ``s`` must hold this tick's ghost
         values."""
         d = self.d
-        self.kf.edge_strengths(d.indptr, d.indices, s, self.x, self.y, self.eta, self.growth,
-                               self.decay, self.d_ref2)
+        self.kf.edge_strengths(d.indptr, d.indices, s, self.edge_decay, self.eta, self.growth)
 
     def rewire(self, tick) -> tuple[float, np.ndarray]:
         """Replace the weak edges, rebuild the halo plan. Collective.
@@ -97,24 +108,33 @@ class NetworkFormation:
         acc = new_accumulators(1)
         self.es.accumulate(self.eta, acc[0])
         mean = float(allreduce_exact(d.comm, acc)[0]) / (d.n_total * k)
-        n, slots = d.n_owned, d.n_owned + d.halo.n_ghost
-        target = d.edge_targets()
-        # Every slot's own row: neighbour ids and positions, ghosts' rows from their owners.
-        row_gid = np.empty((k, slots), dtype=np.int64)
-        row_x, row_y = np.empty((k, slots)), np.empty((k, slots))
-        row_gid[:, :n] = target.reshape(n, k).T
-        cols = d.indices.reshape(n, k).T
-        np.take(self.x, cols, out=row_x[:, :n])
-        np.take(self.y, cols, out=row_y[:, :n])
+        n, n_ghost = d.n_owned, d.halo.n_ghost
+        self._positions()
+        slot_gid = np.concatenate((d.gid, d.halo.ghost_gid))
+        # The ghosts' own rows, from their owners: one halo exchange per place in the row
+        # (ids and positions of the neighbours), into (k, n_ghost) tables.
+        ghost_gid = np.empty((k, n_ghost), dtype=np.int64)
+        ghost_x, ghost_y = np.empty((k, n_ghost)), np.empty((k, n_ghost))
+        # Only the agents other ranks hold as ghosts are sent: their entries suffice.
+        col_gid = np.empty(n + n_ghost, dtype=np.int64)
+        col_x, col_y = np.empty(n + n_ghost), np.empty(n + n_ghost)
+        sent = d.halo.send_idx
         for c in range(k):
-            d.halo.exchange(row_gid[c], row_x[c], row_y[c])
+            slot = d.indices[sent * k + c]  # the c-th edge of each (k-edge) row sent
+            col_gid[sent], col_x[sent], col_y[sent] = slot_gid[slot], self.x[slot], self.y[slot]
+            d.halo.exchange(col_gid, col_x, col_y)
+            ghost_gid[c], ghost_x[c], ghost_y[c] = col_gid[n:], col_x[n:], col_y[n:]
+        del col_gid, col_x, col_y
+        target = slot_gid[d.indices]
         counts = np.zeros(len(COUNT_LABELS), dtype=np.int64)
-        self.kf.form_edges(d.indptr, d.indices, d.gid, self.x, self.y, row_gid, row_x, row_y,
-                           target, self.eta, self.eta_min, self.eta0, self.p_long, d.n_total,
-                           self.seed, tick, counts)
-        del row_gid, row_x, row_y
+        self.kf.form_edges(d.indptr, d.indices, slot_gid, self.x, self.y, ghost_gid, ghost_x,
+                           ghost_y, target, self.eta, self.eta_min, self.eta0, self.p_long,
+                           d.n_total, self.seed, tick, counts)
+        del ghost_gid, ghost_x, ghost_y, slot_gid
+        self.x = self.y = None
         d.rebuild_halo(target)
         self._positions()
+        self._edge_decay()
         return mean, allreduce_sum_int(d.comm, counts)
 
     def snapshot(self) -> dict:

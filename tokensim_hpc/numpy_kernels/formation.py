@@ -14,8 +14,8 @@ STREAM_FORM = 7
 DRAWS_PER_SLOT = 4
 
 
-def edge_strengths(indptr, indices, s, x, y, eta, growth, decay, d_ref2):
-    """Numpy twin of ``formation.edge_strengths``."""
+def edge_decay(indptr, indices, x, y, decay, d_ref2, out):
+    """Numpy twin of ``formation.edge_decay``."""
     n = indptr.shape[0] - 1
     if indptr[-1] == 0:
         return
@@ -24,7 +24,16 @@ def edge_strengths(indptr, indices, s, x, y, eta, growth, decay, d_ref2):
     dx = x[j] - x[src]
     dy = y[j] - y[src]
     d2 = dx * dx + dy * dy
-    v = eta + growth * (1.0 - np.abs(s[src] - s[j])) - decay * (d2 / (d2 + d_ref2))
+    out[:] = (decay * (d2 / (d2 + d_ref2))).astype(np.float32)
+
+
+def edge_strengths(indptr, indices, s, edge_decay, eta, growth):
+    """Numpy twin of ``formation.edge_strengths``."""
+    n = indptr.shape[0] - 1
+    if indptr[-1] == 0:
+        return
+    si = np.repeat(s[:n], np.diff(indptr))
+    v = eta + growth * (1.0 - np.abs(si - s[indices])) - edge_decay.astype(np.float64)
     eta[:] = np.minimum(np.maximum(v, 0.0), 1.0)
 
 
@@ -34,8 +43,8 @@ def _uniform(seed, me, tick, draw):
     return float(out[0])
 
 
-def form_edges(indptr, indices, gid, x, y, row_gid, row_x, row_y, target, eta, eta_min, eta0,
-               p_long, n_total, seed, tick, counts):
+def form_edges(indptr, indices, slot_gid, x, y, ghost_gid, ghost_x, ghost_y, target, eta,
+               eta_min, eta0, p_long, n_total, seed, tick, counts):
     """Numpy twin of ``formation.form_edges``."""
     n = indptr.shape[0] - 1
     weak = eta < eta_min
@@ -46,7 +55,7 @@ def form_edges(indptr, indices, gid, x, y, row_gid, row_x, row_y, target, eta, e
         r0, r1 = int(indptr[i]), int(indptr[i + 1])
         strong = np.flatnonzero(eta[r0:r1] >= eta_min)
         best = r0 + strong[np.argmax(eta[r0:r1][strong])] if strong.size else -1
-        me = int(gid[i])
+        me = int(slot_gid[i])
         for e in range(r0, r1):
             if eta[e] >= eta_min:
                 continue
@@ -62,11 +71,15 @@ def form_edges(indptr, indices, gid, x, y, row_gid, row_x, row_y, target, eta, e
                         break
             else:
                 j = int(indices[best])
-                g = row_gid[:, j]
+                if j < n:
+                    sl = indices[indptr[j]:indptr[j + 1]]
+                    g, fx, fy = slot_gid[sl], x[sl], y[sl]
+                else:
+                    g, fx, fy = ghost_gid[:, j - n], ghost_x[:, j - n], ghost_y[:, j - n]
                 ok = (g >= 0) & (g != me) & ~np.isin(g, target[r0:r1])
                 if ok.any():
-                    dx = row_x[ok, j] - x[i]
-                    dy = row_y[ok, j] - y[i]
+                    dx = fx[ok] - x[i]
+                    dy = fy[ok] - y[i]
                     d2 = dx * dx + dy * dy
                     # Nearest, then the smaller id.
                     pick = np.lexsort((g[ok], d2))[0]
