@@ -6,6 +6,7 @@ import pytest
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from tokensim_hpc import kernels as kernel_loader
 from tokensim_hpc.engine import build_domain
 from tokensim_hpc.models.defi_clusters import Clusters
 from tokensim_hpc.parallel.mpi import world
@@ -24,11 +25,11 @@ def _features(gid):
     return XY[gid] + 0.02 * np.column_stack((np.sin(gid * 0.37), np.cos(gid * 0.011)))
 
 
-def _check(theta):
+def _check(theta, backend="cython"):
     comm = world()
     sc = resolve("b1", [f"agents.n={N}", "network.p=0.05"])
     domain = build_domain(comm, sc, Timers())
-    clusters = Clusters(domain, theta)
+    clusters = Clusters(domain, theta, kernel_loader.load(backend))
     labels = clusters.find(_features(domain.gid))
     n_clusters, top, top_sizes = clusters.sizes(5)
     gid = np.concatenate(comm.allgather(domain.gid))
@@ -69,8 +70,32 @@ def test_clusters_across_ranks(theta):
 
 
 @pytest.mark.parametrize("theta", [0.0, 0.02, 0.025, 10.0])
-def test_clusters_serial(theta):
-    ok, sizes = _check(theta)
+@pytest.mark.parametrize("backend", ["cython", "numpy"])
+def test_clusters_serial(theta, backend):
+    ok, sizes = _check(theta, backend)
     assert ok
     if theta == 0.0:
         assert sizes.size == N
+
+
+@pytest.mark.parametrize("n_feat", [1, 2, 3])
+def test_kept_edges_twin_equal(n_feat):
+    from tokensim_hpc._kernels import clusters as cy
+    from tokensim_hpc.numpy_kernels import clusters as tw
+
+    rs = np.random.default_rng(n_feat)
+    n, slots = 2000, 2600
+    indptr = np.concatenate(([0], np.cumsum(rs.integers(0, 9, n)))).astype(np.int64)
+    indices = rs.integers(0, slots, indptr[-1]).astype(np.int32)
+    feats = rs.random((n_feat, slots))
+    out = []
+    for mod in (cy, tw):
+        ptr, idx = np.empty(n + 1, dtype=np.int64), np.full(indptr[-1], -1, dtype=np.int32)
+        m = mod.kept_edges(indptr, indices, feats, 0.3 ** 2, ptr, idx)
+        out.append((m, ptr, idx[:m]))
+    assert out[0][0] == out[1][0] and 0 < out[0][0] < indptr[-1]
+    np.testing.assert_array_equal(out[0][1], out[1][1])
+    np.testing.assert_array_equal(out[0][2], out[1][2])
+    src = np.repeat(np.arange(n), np.diff(indptr))
+    keep = ((feats[:, src] - feats[:, indices]) ** 2).sum(axis=0) < 0.09
+    np.testing.assert_array_equal(out[0][2], indices[keep])

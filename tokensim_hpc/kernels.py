@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 from types import SimpleNamespace
 
-KERNEL_MODULES = ("b1", "defi", "exactsum", "formation", "hilbert", "knn", "rng")
+KERNEL_MODULES = ("b1", "clusters", "defi", "exactsum", "formation", "hilbert", "knn", "rng")
 
 
 def load(backend: str = "cython") -> SimpleNamespace:

@@ -115,7 +115,7 @@ class Defi:
         self.network = NetworkFormation(domain, scenario, kernels)
         self.edge_strength = self.network.eta0  # mean, at the last pruning
         self.cluster_every = scenario.clusters.every
-        self.clusters = Clusters(domain, scenario.clusters.theta)
+        self.clusters = Clusters(domain, scenario.clusters.theta, kernels)
         # Before the first clustering every agent is its own cluster.
         self.cluster_counts = (float(domain.n_total), 1.0)
         self.top_clusters = np.full((3, TOP_CLUSTERS), np.nan)  # size, sentiment, wealth

@@ -24,8 +24,6 @@ from ..parallel.exchange import alltoallv
 from ..parallel.mpi import allreduce_max_int
 from ..parallel.reduce import allreduce_sum_int
 
-_CHUNK = 1 << 20  # edges per chunk of the distance computation
-
 
 class Clusters:
     """Clusters of one rank's agents. Construction is collective (a directory of ids).
@@ -35,12 +33,14 @@ class Clusters:
     domain : Domain
     theta : float
         Distance below which an edge joins two agents' clusters.
+    kernels : namespace with ``clusters`` (the kept edges, ``kept_edges``)
     max_rounds : int
         Rounds of label propagation allowed before the run stops with an error.
     """
 
-    def __init__(self, domain, theta, max_rounds=10_000):
+    def __init__(self, domain, theta, kernels, max_rounds=10_000):
         self.d = domain
+        self.kernels = kernels.clusters
         self.theta = float(theta)
         self.max_rounds = int(max_rounds)
         self.directory = Directory(domain.comm, domain.gid, domain.n_total)
@@ -52,39 +52,19 @@ class Clusters:
         ``features`` has shape (n_owned, F). Collective."""
         d = self.d
         n, n_slots = d.n_owned, d.n_owned + d.halo.n_ghost
-        # The edges to keep, in CSR order, worked out in chunks through two reused
-        # buffers: temporaries as large as the edge list would cost more in page faults
-        # than in arithmetic, once a day.
-        cols = []
-        for f in np.atleast_2d(features.T):
-            col = np.zeros(n_slots)
-            col[:n] = f
-            d.halo.exchange(col)
-            cols.append(col)
-        src = np.repeat(np.arange(n, dtype=np.int32), np.diff(d.indptr))
-        n_edges = src.shape[0]
-        keep = np.empty(n_edges, dtype=bool)
-        chunk = min(n_edges, _CHUNK)
-        a, b, dist2 = np.empty(chunk), np.empty(chunk), np.empty(chunk)
-        for e0 in range(0, n_edges, _CHUNK):
-            e1 = min(n_edges, e0 + _CHUNK)
-            m = e1 - e0
-            dist2[:m] = 0.0
-            for col in cols:
-                np.take(col, src[e0:e1], out=a[:m])
-                np.take(col, d.indices[e0:e1], out=b[:m])
-                np.subtract(a[:m], b[:m], out=a[:m])
-                np.multiply(a[:m], a[:m], out=a[:m])
-                np.add(dist2[:m], a[:m], out=dist2[:m])
-            np.less(dist2[:m], self.theta * self.theta, out=keep[e0:e1])
-        del cols, a, b, dist2
-        kept = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(np.bincount(src[keep], minlength=n), out=kept[1:])
+        cols = np.zeros((features.shape[1], n_slots))
+        cols[:, :n] = features.T
+        d.halo.exchange(*cols)
+        kept = np.empty(n + 1, dtype=np.int64)
+        kept_indices = np.empty(int(d.indptr[-1]), dtype=np.int32)
+        m = self.kernels.kept_edges(d.indptr, d.indices, cols, self.theta * self.theta, kept,
+                                    kept_indices)
+        del cols
         # Components of the local part of the graph (owned and ghost slots), once.
         indptr = np.concatenate((kept, np.full(n_slots - n, kept[-1])))
-        graph = csr_matrix((np.ones(int(kept[-1]), dtype=np.int8), d.indices[keep], indptr),
+        graph = csr_matrix((np.ones(m, dtype=np.int8), kept_indices[:m], indptr),
                            shape=(n_slots, n_slots))
-        del src, keep
+        del kept_indices
         _, comp = connected_components(graph, directed=False)
         del graph
         # Slots grouped by component, for a minimum per component by reduceat.

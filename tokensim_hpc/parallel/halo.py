@@ -123,6 +123,7 @@ class HaloPlan:
             self.graph = comm.Create_dist_graph_adjacent(
                 self.sources.tolist(), self.destinations.tolist(), reorder=False)
         self._send = {}
+        self._reduce_plan = None
 
     def slot_owner(self, slots: np.ndarray) -> np.ndarray:
         """Owner rank of each local slot (owned or ghost). Local."""
@@ -183,7 +184,17 @@ class HaloPlan:
         # Ghosts are grouped by owner in rank order, and each owner's send_idx lists the
         # agents in the order this rank asked for them, so the values line up.
         got = alltoallv(self.comm, ghosts, self.recv_counts, self.send_counts)
-        ufunc.at(column, self.send_idx, got)
+        # An agent may have gone to several ranks: combine its values by a reduceat over
+        # send_idx sorted once (much faster than ufunc.at), then into the owned slot.
+        if self._reduce_plan is None:
+            order = np.argsort(self.send_idx, kind="stable")
+            first = np.r_[True, self.send_idx[order][1:] != self.send_idx[order][:-1]] \
+                if order.size else np.zeros(0, dtype=bool)
+            starts = np.flatnonzero(first)
+            self._reduce_plan = (order, starts, self.send_idx[order][starts])
+        order, starts, targets = self._reduce_plan
+        if order.size:
+            column[targets] = ufunc(column[targets], ufunc.reduceat(got[order], starts))
 
     def destroy(self) -> None:
         """Free the distributed-graph communicator. Collective."""
