@@ -232,6 +232,12 @@ def test_output_layout_and_labels(runs):
         assert np.all(np.isnan(top[0]))  # nothing before the first clustering
         assert np.all(np.abs(f["timeseries/cluster_sentiment"][-1]) <= 1)
         assert np.all(f["timeseries/cluster_wealth"][-1] > 0)
+        # Every agent's cluster in the snapshots: the largest clusters' sizes are there.
+        label = f["snapshots/cluster"][-1]
+        assert np.array_equal(f["snapshots/cluster"][0], f["agents/gid"][...])
+        _, counts = np.unique(label, return_counts=True)
+        assert np.sort(counts)[::-1][:5].tolist() == top[-1].tolist()
+        assert np.unique(label).size == clusters[-1]
         # Updated every 8 ticks only (tick t is row t - 1).
         assert np.all(clusters[7:15] == clusters[7]) and np.all(clusters[15:23] == clusters[15])
         kinds = np.bincount(f["agents/type"][...], minlength=8)

@@ -131,6 +131,9 @@ DEFI_SNAPSHOTS = {
                              "token), per snapshot and agent", None),
     "snapshots/debt": ("quote", "debt of a borrower (its home pool's quote token), per "
                        "snapshot and agent", None),
+    "snapshots/cluster": ("1", "cluster of each agent at the last clustering before the "
+                          "snapshot: the smallest agent id in the cluster (its own id before "
+                          "the first), for aggregates over any cluster", None),
     "snapshots/edge_target": ("1", "global id of each edge's target per snapshot (E edges in "
                               "the order of network/source: k per agent, rows in Hilbert "
                               "order)", None),

@@ -62,7 +62,8 @@ def _collective_dxpl():
     return dxpl
 
 
-_INTEGER_DATASETS = ("agents/gid", "agents/type", "agents/pool", "snapshots/edge_target")
+_INTEGER_DATASETS = ("agents/gid", "agents/type", "agents/pool", "snapshots/edge_target",
+                     "snapshots/cluster")
 # Snapshot columns over the network's edges (E of them, in CSR order) instead of agents.
 _EDGE_COLUMN = "edge_"
 

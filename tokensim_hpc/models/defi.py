@@ -234,6 +234,7 @@ class Defi:
         col, debt = self.borrowers.columns(self.d.n_owned)
         return {"sentiment": self.s[:self.d.n_owned], "holdings": self.holdings,
                 "lp_shares": self.lp_shares, "collateral": col, "debt": debt,
+                "cluster": self.clusters.labels,
                 **self.network.snapshot()}
 
     # -- a tick ----------------------------------------------------------------
