@@ -11,3 +11,7 @@ class ScenarioError(TokenSimError):
 
 class SetupError(TokenSimError):
     """The run cannot start: output path, h5py without MPI, and similar."""
+
+
+class RiskInputError(TokenSimError, ValueError):
+    """A risk measure's input is refused: an unknown agent id, a negative exposure..."""

@@ -76,6 +76,18 @@ def allreduce_max_int(comm, value: int) -> int:
     return int(comm.allreduce(int(value), op=MPI.MAX))
 
 
+def allreduce_any(comm, flag: bool) -> bool:
+    """True on every rank if ``flag`` is true on any rank. Collective."""
+    return bool(comm.allreduce(bool(flag), op=MPI.LOR))
+
+
+def min_over_ranks(comm, item):
+    """The smallest of the ranks' items, None where a rank has none (None if all
+    have none). For small Python objects such as (id, value) tuples. Collective."""
+    items = [i for i in comm.allgather(item) if i is not None]
+    return min(items) if items else None
+
+
 def barrier(comm) -> None:
     """Barrier. Collective."""
     comm.Barrier()

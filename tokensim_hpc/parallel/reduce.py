@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from mpi4py import MPI
 
-from .._kernels.exactsum import NACC, normalize, to_doubles
+from .._kernels.exactsum import NACC, accumulate, normalize, to_doubles
 
 
 def new_accumulators(n_quantities: int) -> np.ndarray:
@@ -29,6 +29,17 @@ def allreduce_exact(comm, acc: np.ndarray) -> np.ndarray:
     comm.Allreduce(MPI.IN_PLACE, acc, op=MPI.SUM)
     normalize(acc)
     return to_doubles(acc)
+
+
+def allreduce_exact_sums(comm, *arrays: np.ndarray) -> np.ndarray:
+    """Exact sum over ``comm`` of every element of each array, one float64 per array.
+
+    The correctly rounded exact sum, so bit-identical on any number of ranks. Collective.
+    """
+    acc = new_accumulators(len(arrays))
+    for q, values in enumerate(arrays):
+        accumulate(np.ascontiguousarray(values, dtype=np.float64).reshape(-1), acc[q])
+    return allreduce_exact(comm, acc)
 
 
 def allreduce_sum_int(comm, values: np.ndarray) -> np.ndarray:

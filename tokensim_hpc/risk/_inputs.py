@@ -1,0 +1,90 @@
+"""Checks of the risk measures' inputs, refused alike on every rank.
+
+Each check finds offenders locally, then agrees on the first one (smallest
+agent id) over the ranks, so every rank raises the same
+:class:`~tokensim_hpc.errors.RiskInputError` and none is left in a collective.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import RiskInputError
+from ..parallel.mpi import min_over_ranks
+from ..parallel.reduce import allreduce_sum_int
+
+
+def _refuse_first(domain, bad_gid: np.ndarray, bad_value: np.ndarray, message: str) -> None:
+    """Raise ``message`` (with {gid} and {value}) for the smallest offending id. Collective."""
+    item = None
+    if bad_gid.size:
+        k = int(np.argmin(bad_gid))
+        item = (int(bad_gid[k]), float(bad_value[k]))
+    first = min_over_ranks(domain.comm, item)
+    if first is not None:
+        raise RiskInputError(message.format(gid=first[0], value=first[1]))
+
+
+def agent_column(domain, values, name: str, positive: bool = False) -> np.ndarray:
+    """One finite value per owned agent, >= 0 (or > 0), as float64. Collective."""
+    values = np.ascontiguousarray(values, dtype=np.float64)
+    if allreduce_sum_int(domain.comm, np.array([values.shape != (domain.n_owned,)]))[0]:
+        raise RiskInputError(f"{name}: one value per owned agent is needed on every rank")
+    bad = ~np.isfinite(values) | ((values <= 0) if positive else (values < 0))
+    rule = "> 0" if positive else ">= 0"
+    _refuse_first(domain, domain.gid[bad], values[bad],
+                  f"{name} must be finite and {rule}: agent {{gid}} has {{value!r}}")
+    return values
+
+
+def edge_column(domain, values, name: str) -> np.ndarray:
+    """One finite value >= 0 per local edge (CSR order), as float64. Collective."""
+    values = np.ascontiguousarray(values, dtype=np.float64)
+    n_edges = int(domain.indptr[-1])
+    if allreduce_sum_int(domain.comm, np.array([values.shape != (n_edges,)]))[0]:
+        raise RiskInputError(f"{name}: one value per local edge (CSR order) is needed on "
+                             "every rank")
+    bad = np.flatnonzero(~np.isfinite(values) | (values < 0))
+    source = np.searchsorted(domain.indptr, bad, side="right") - 1
+    _refuse_first(domain, domain.gid[source], values[bad],
+                  f"{name} must be finite and >= 0: an edge of agent {{gid}} has {{value!r}}")
+    return values
+
+
+def shocked_slots(domain, shocked) -> tuple[np.ndarray, np.ndarray]:
+    """Owned slots of the shocked agents and their places in ``shocked``. Collective.
+
+    ``shocked`` holds global agent ids, the same on every rank. An id that no rank
+    owns, or one given twice, is refused with an error that names it.
+    """
+    shocked = np.atleast_1d(np.asarray(shocked))
+    if shocked.ndim != 1 or (shocked.size and shocked.dtype.kind not in "iu"):
+        raise RiskInputError(f"shocked agents must be a list of integer ids, got {shocked!r}")
+    shocked = shocked.astype(np.int64)
+    unique, counts = np.unique(shocked, return_counts=True)
+    if np.any(counts > 1):
+        raise RiskInputError(f"agent id {int(unique[counts > 1][0])} is shocked twice")
+    order = np.argsort(domain.gid, kind="stable")
+    sorted_gid = domain.gid[order]
+    pos = np.searchsorted(sorted_gid, shocked)
+    mine = np.zeros(shocked.shape[0], dtype=bool)
+    if domain.n_owned:
+        mine = sorted_gid[np.minimum(pos, domain.n_owned - 1)] == shocked
+    owners = allreduce_sum_int(domain.comm, mine.astype(np.int64))
+    missing = shocked[owners == 0]
+    if missing.size:
+        raise RiskInputError(f"shock refused: no agent has id {int(missing[0])} (the network "
+                             f"has {domain.n_total} agents, ids 0..{domain.n_total - 1})")
+    return order[pos[mine]], np.flatnonzero(mine)
+
+
+def row_sums(indptr: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Sum of each CSR row's values, in the row's edge order (so the same on any
+    rank count: a row is the same edges in the same order everywhere). Local."""
+    n = indptr.shape[0] - 1
+    if n == 0:
+        return np.zeros(0)
+    padded = np.append(values, 0.0)
+    out = np.add.reduceat(padded, indptr[:-1])
+    out[indptr[:-1] == indptr[1:]] = 0.0  # reduceat repeats a value on empty rows
+    return out
