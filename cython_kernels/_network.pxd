@@ -43,19 +43,3 @@ cdef inline double weighted_neighbour_sum(Py_ssize_t e, Py_ssize_t end,
     if e + 2 < end:
         p2 = p2 + weights[e + 2] * s_old[indices[e + 2]]
     return (p0 + p1) + (p2 + p3)
-
-
-cdef extern from *:
-    """
-    #define TOKENSIM_PREFETCH(p) __builtin_prefetch((const void*)(p), 0, 1)
-    """
-    void TOKENSIM_PREFETCH(const void* p) noexcept nogil
-
-
-cdef inline void prefetch_neighbours(Py_ssize_t e, Py_ssize_t end, const int32_t[::1] indices,
-                                     const double[::1] s_old) noexcept nogil:
-    """Ask the cache for the neighbours' values of a row that comes a few rows later, so
-    that the misses of its long-range edges overlap with the work on the rows between."""
-    while e < end:
-        TOKENSIM_PREFETCH(&s_old[indices[e]])
-        e += 1

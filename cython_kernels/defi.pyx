@@ -21,7 +21,7 @@ from libc.stdint cimport int8_t, int32_t, int64_t, uint64_t
 
 from _exactsum cimport acc_add
 from _fastmath cimport tanh_exp
-from _network cimport neighbour_sum, prefetch_neighbours
+from _network cimport neighbour_sum
 from _philox cimport philox_normal, philox_normal4
 
 cdef enum:
@@ -36,7 +36,6 @@ cdef enum:
     _PORTFOLIO = 7
     _N_TYPES = 8
     _STREAM_PORTFOLIO = 6
-    _PREFETCH_AHEAD = 64  # rows between a herding trader's prefetch and its neighbour sum
 STREAM_TRADER = _STREAM_TRADER
 TYPE_NOISE = _NOISE
 TYPE_HERDING = _HERDING
@@ -107,15 +106,11 @@ def trader_orders(const int64_t[::1] rows, const int64_t[::1] indptr,
     receive the orders (0 if none); acc_flow rows 2 p and 2 p + 1 the pools'
     Q and B; n_orders[p] the count; acc_sentiment[type] the sentiment.
     """
-    cdef Py_ssize_t r, i, j, p, c, d, n_rows = rows.shape[0]
+    cdef Py_ssize_t r, i, p, c, d, n_rows = rows.shape[0]
     cdef double sig, xi, drive, q_hold, amount, spread, kappa, alpha, cap
     cdef int k
     with nogil:
         for r in range(n_rows):
-            if r + _PREFETCH_AHEAD < n_rows:
-                j = rows[r + _PREFETCH_AHEAD]
-                if kind[j] == _HERDING:
-                    prefetch_neighbours(indptr[j], indptr[j + 1], indices, s_old)
             i = rows[r]
             p = pool[i]
             k = kind[i]
