@@ -54,6 +54,18 @@ class Domain:
         """Every owned row, in order (for runs without overlap; built on first use). Local."""
         return np.arange(self.n_owned, dtype=np.int64)
 
+    @functools.cached_property
+    def directory(self) -> Directory:
+        """Owner lookup of global ids (built on first use; collective then). Valid while
+        the owned agents stay where they are."""
+        return Directory(self.comm, self.gid, self.n_total)
+
+    @functools.cached_property
+    def owned_order(self) -> tuple[np.ndarray, np.ndarray]:
+        """(permutation sorting the owned ids, the sorted ids), for lookups by id. Local."""
+        by_gid = np.argsort(self.gid, kind="stable")
+        return by_gid, self.gid[by_gid]
+
     @property
     def n_owned(self) -> int:
         """Number of agents this rank owns."""
@@ -83,9 +95,8 @@ class Domain:
         hint = np.where((self.indices < self.n_owned) & (targets == old), self.indices,
                         -1).astype(np.int32)
         del old
-        directory = Directory(self.comm, self.gid, self.n_total)
-        plan = HaloPlan(self.comm, self.gid, targets, directory, mode or self.halo.mode,
-                        edge_local_hint=hint)
+        plan = HaloPlan(self.comm, self.gid, targets, self.directory, mode or self.halo.mode,
+                        edge_local_hint=hint, owned_order=self.owned_order)
         self.halo.destroy()
         self.halo = plan
         self.indices = plan.edge_local

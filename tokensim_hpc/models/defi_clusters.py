@@ -19,7 +19,6 @@ import numpy as np
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
-from ..parallel.directory import Directory
 from ..parallel.exchange import alltoallv
 from ..parallel.mpi import allreduce_max_int
 from ..parallel.reduce import allreduce_sum_int
@@ -43,7 +42,7 @@ class Clusters:
         self.kernels = kernels.clusters
         self.theta = float(theta)
         self.max_rounds = int(max_rounds)
-        self.directory = Directory(domain.comm, domain.gid, domain.n_total)
+        self.directory = domain.directory
         self.labels = domain.gid.copy()
         self.rounds = 0
 

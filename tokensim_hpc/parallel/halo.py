@@ -48,6 +48,9 @@ class HaloPlan:
     directory : :class:`tokensim_hpc.parallel.directory.Directory`
         Owner lookup for ids that are not owned here.
     mode : "neighbor" or "p2p"
+    owned_order : (int64 array, int64 array), optional
+        The permutation that sorts ``owned_gid`` and the sorted ids, when the caller
+        keeps them (a rebuild need not sort the owned ids again).
     edge_local_hint : int32 array, optional
         Local index of edge targets already known to be owned (-1 elsewhere);
         taken over (not copied) as the plan's edge table, so that only the
@@ -64,13 +67,16 @@ class HaloPlan:
     """
 
     def __init__(self, comm, owned_gid, edge_gid, directory, mode="neighbor",
-                 edge_local_hint=None):
+                 edge_local_hint=None, owned_order=None):
         self.comm = comm
         self.mode = mode
         self.n_owned = int(owned_gid.shape[0])
         size = comm.size
-        by_gid = np.argsort(owned_gid, kind="stable")
-        sorted_gid = owned_gid[by_gid]
+        if owned_order is None:
+            by_gid = np.argsort(owned_gid, kind="stable")
+            sorted_gid = owned_gid[by_gid]
+        else:
+            by_gid, sorted_gid = owned_order
         # Edges are mapped in chunks, straight into int32, to keep the peak memory low;
         # only edges without a known local index are searched by id.
         if edge_local_hint is None:
