@@ -436,6 +436,11 @@ class Defi:
                    + ", ".join(f"{v:.4g}" for v in records["bridge_sent"].sum(axis=0)))
         out.append(f"  clusters      {int(records['clusters'][-1]):,} (largest "
                    f"{int(records['largest_cluster'][-1]):,} agents) at the last clustering")
+        if self.network.enabled:
+            formed = records["edges_rewired"].sum(axis=0)
+            out.append(f"  network       {int(formed[0] + formed[1]):,} weak edges replaced "
+                       f"({int(formed[0]):,} long range, {int(formed[1]):,} friend of friend); "
+                       f"mean strength {records['edge_strength'][-1]:.3f} at the last pruning")
         out.append(f"  total wealth  {records['total_wealth'][0]:.6e} -> "
                    f"{records['total_wealth'][-1]:.6e} quote")
         return out
