@@ -14,7 +14,7 @@ SETS = ["agents.n=4000", "run.ticks=24", "output.every=8", "model.frac_arbitrage
         "model.frac_borrower=0.05", "model.frac_portfolio=0.05", "model.leverage=0.75",
         "model.rebalance_ratio=1.02",
         "model.lp_calm=0.05", "model.lp_stress=0.15", "clusters.every=8",
-        "network.rewire_every=8", "network.gamma=0.5"]
+        "network.rewire_every=8", "network.gamma=0.5", "risk.every=4"]
 
 
 def _same(a, b):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import importlib
 from types import SimpleNamespace
 
-KERNEL_MODULES = ("b1", "clusters", "defi", "exactsum", "formation", "hilbert", "knn", "rng")
+KERNEL_MODULES = ("b1", "clusters", "defi", "exactsum", "formation", "hilbert", "knn", "risk",
+                  "rng")
 
 
 def load(backend: str = "cython") -> SimpleNamespace:

@@ -145,6 +145,16 @@ class ClustersSection:
                            "this", "", float_range(0.0, 1e6))
 
 
+@dataclass(frozen=True)
+class RiskSection:
+    """[risk]: systemic-risk measures of the economy (run.model = "defi")."""
+
+    every: int = setting(24, "ticks between samples of the systemic-risk measures (R_sys: "
+                         "returns, correlations, connectedness; 0: never)", "tick", int_min(0))
+    halflife: float = setting(10.0, "half-life of the exponential weights of the return "
+                              "correlations, in samples", "sample", positive())
+
+
 SECTIONS: dict[str, type] = {
     "run": RunSection,
     "agents": AgentsSection,
@@ -152,6 +162,7 @@ SECTIONS: dict[str, type] = {
     "engine": EngineSection,
     "output": OutputSection,
     "clusters": ClustersSection,
+    "risk": RiskSection,
 }
 @dataclass(frozen=True)
 class DefiModel:
@@ -293,12 +304,14 @@ class Scenario:
     engine: EngineSection
     output: OutputSection
     clusters: ClustersSection = ClustersSection()
+    risk: RiskSection = RiskSection()
     markets: MarketSpec = MarketSpec()
 
     def to_toml(self) -> str:
         """The resolved scenario, every default included, as TOML text."""
         lines = [f"# scenario: {self.name}"]
-        for section in ("run", "agents", "network", "model", "engine", "output", "clusters"):
+        for section in ("run", "agents", "network", "model", "engine", "output", "clusters",
+                        "risk"):
             lines.append(f"\n[{section}]")
             obj = getattr(self, section)
             for f in dataclasses.fields(obj):

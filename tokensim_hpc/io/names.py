@@ -120,6 +120,14 @@ DEFI_TIMESERIES = {
     "timeseries/edges_rewired": ("edge", "weak edges replaced in the tick by long-range and "
                                  "friend-of-friend edges, and weak edges kept for want of a "
                                  "new target (every network.rewire_every ticks)", "formation"),
+    "timeseries/systemic_risk": ("1", "R_sys = 1 - sum_ij w_ij (d_i - dbar)^2 / sum_i d_i^2 "
+                                 "(paper 6.1; w: return correlations of connected agents, d: "
+                                 "ties in and out) at the last sample (risk.every); NaN "
+                                 "before the second", None),
+    "timeseries/mean_connectedness": ("edge", "mean number of ties (in and out) per agent, "
+                                      "dbar, at the last risk sample", None),
+    "timeseries/mean_correlation": ("1", "mean return correlation w_ij over the network's "
+                                    "edges at the last risk sample", None),
 }
 DEFI_SNAPSHOTS = {
     "snapshots/sentiment": ("1", "sentiment s_i per snapshot and agent (agents/gid order)", None),
@@ -131,6 +139,8 @@ DEFI_SNAPSHOTS = {
                              "token), per snapshot and agent", None),
     "snapshots/debt": ("quote", "debt of a borrower (its home pool's quote token), per "
                        "snapshot and agent", None),
+    "snapshots/wealth": ("quote", "holdings of each agent valued at the pool prices after the "
+                         "tick (quote tokens at 1)", None),
     "snapshots/cluster": ("1", "cluster of each agent at the last clustering before the "
                           "snapshot: the smallest agent id in the cluster (its own id before "
                           "the first), for aggregates over any cluster", None),

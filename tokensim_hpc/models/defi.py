@@ -37,6 +37,7 @@ from .defi_lending import Borrowers
 from .defi_liquidity import LiquidityProviders
 from .defi_network import COUNT_LABELS, NetworkFormation
 from .defi_payments import PaymentUsers
+from .defi_risk import SystemicRisk
 
 TOP_CLUSTERS = 5  # clusters whose aggregates are recorded, the largest first
 TYPE_NAMES = ("noise", "herding", "fundamentalist", "arbitrageur", "liquidity", "payment",
@@ -114,6 +115,7 @@ class Defi:
                                   p.message_delay)
         self.network = NetworkFormation(domain, scenario, kernels)
         self.edge_strength = self.network.eta0  # mean, at the last pruning
+        self.risk = SystemicRisk(domain, scenario.risk.every, scenario.risk.halflife, kernels)
         self.cluster_every = scenario.clusters.every
         self.clusters = Clusters(domain, scenario.clusters.theta, kernels)
         # Before the first clustering every agent is its own cluster.
@@ -234,7 +236,7 @@ class Defi:
         col, debt = self.borrowers.columns(self.d.n_owned)
         return {"sentiment": self.s[:self.d.n_owned], "holdings": self.holdings,
                 "lp_shares": self.lp_shares, "collateral": col, "debt": debt,
-                "cluster": self.clusters.labels,
+                "cluster": self.clusters.labels, "wealth": self.agent_wealth(),
                 **self.network.snapshot()}
 
     # -- a tick ----------------------------------------------------------------
@@ -363,6 +365,10 @@ class Defi:
                 rewired = counts.astype(np.float64)
                 self._resize_ghost_columns()
                 self.payments.cache_edges()
+                self.risk.edges_replaced(self.network.replaced)
+        if self.risk.every and tick % self.risk.every == 0:
+            with timers("risk"):
+                self.risk.sample(self.agent_wealth())
         counts = np.maximum(self.type_counts, 1)
         return {
             "pool_price": self.clearing.copy(), "pool_base": pools.base.copy(),
@@ -388,7 +394,17 @@ class Defi:
             "cluster_sentiment": self.top_clusters[1].copy(),
             "cluster_wealth": self.top_clusters[2].copy(),
             "edge_strength": self.edge_strength, "edges_rewired": rewired,
+            "systemic_risk": self.risk.last[0], "mean_connectedness": self.risk.last[1],
+            "mean_correlation": self.risk.last[2],
         }
+
+    def agent_wealth(self) -> np.ndarray:
+        """Each owned agent's holdings valued at the pool prices (slot by slot: the
+        same sum on any rank count). Local."""
+        wealth = np.zeros(self.d.n_owned)
+        for slot in range(len(self.slots)):
+            wealth += self.holdings[slot] * self.slot_value[slot]
+        return wealth
 
     def _resize_ghost_columns(self):
         """Sentiment over the new owned + ghost slots (the ghosts are refilled by the

@@ -67,6 +67,7 @@ class NetworkFormation:
         self.eta = np.full(int(domain.indptr[-1]), net.eta0)
         self.edge_decay = np.zeros(self.eta.shape[0], dtype=np.float32)
         self.x = self.y = None
+        self.replaced = np.zeros(self.eta.shape[0], dtype=bool)  # at the last rewiring
         if self.every:
             self._positions()
             self._edge_decay()
@@ -126,12 +127,14 @@ class NetworkFormation:
             ghost_gid[c], ghost_x[c], ghost_y[c] = col_gid[n:], col_x[n:], col_y[n:]
         del col_gid, col_x, col_y
         target = slot_gid[d.indices]
+        before = target.copy()
         counts = np.zeros(len(COUNT_LABELS), dtype=np.int64)
         self.kf.form_edges(d.indptr, d.indices, slot_gid, self.x, self.y, ghost_gid, ghost_x,
                            ghost_y, target, self.eta, self.eta_min, self.eta0, self.p_long,
                            d.n_total, self.seed, tick, counts)
         del ghost_gid, ghost_x, ghost_y, slot_gid
         self.x = self.y = None
+        self.replaced = target != before
         d.rebuild_halo(target)
         self._positions()
         self._edge_decay()
