@@ -5,36 +5,99 @@ Local; no MPI. Every per-row sum runs in edge order, so the results do not
 depend on the partition (a row is never split between ranks).
 """
 
+from libc.math cimport fabs, sqrt
 from libc.stdint cimport int32_t, int64_t
+
+from _exactsum cimport acc_add_block_top
+
+DEF BLOCK = 256
 
 
 def edge_correlations(const int64_t[::1] indptr, const int32_t[::1] indices,
-                      const double[::1] dev, const double[::1] sd, double[::1] cov,
-                      double lam, double[::1] row_sum):
+                      const double[:, ::1] dev_sd, double[::1] cov, double lam,
+                      double[::1] row_sum):
     """Update each edge's return covariance and sum each row's correlations. Local.
 
-    For the edge e = i -> j (j an owned or ghost slot of ``dev`` and ``sd``):
+    ``dev_sd[j] = (dev_j, sd_j)`` for every owned and ghost slot j (side by
+    side, so that a long-range edge costs one cache miss, not two). For the
+    edge e = i -> j:
 
-        cov[e] <- lam * cov[e] + (1 - lam) * (dev[i] * dev[j])
+        cov[e] <- lam * cov[e] + (1 - lam) * (dev_i * dev_j)
 
     (an exponentially weighted covariance of the two agents' returns, dev
     being each return's deviation from its running mean), and
 
-        row_sum[i] = sum over the row, in edge order, of cov[e] / (sd[i] * sd[j])
+        row_sum[i] = sum over the row, in edge order, of cov[e] / (sd_i * sd_j)
 
     (the correlations w_ij; an edge with a zero standard deviation at
     either end adds nothing).
     """
     cdef Py_ssize_t i, e, j, n = indptr.shape[0] - 1
-    cdef double c, den, acc
+    cdef double c, den, acc, dev_i, sd_i
     with nogil:
         for i in range(n):
             acc = 0.0
+            dev_i = dev_sd[i, 0]
+            sd_i = dev_sd[i, 1]
             for e in range(indptr[i], indptr[i + 1]):
                 j = indices[e]
-                c = lam * cov[e] + (1.0 - lam) * (dev[i] * dev[j])
+                c = lam * cov[e] + (1.0 - lam) * (dev_i * dev_sd[j, 0])
                 cov[e] = c
-                den = sd[i] * sd[j]
+                den = sd_i * dev_sd[j, 1]
                 if den > 0.0:
                     acc = acc + c / den
             row_sum[i] = acc
+
+
+def agent_moments(const double[:, ::1] holdings, const double[::1] slot_value,
+                  double[::1] wealth_prev, double[::1] mean, double[::1] var, double lam,
+                  double[::1] dev, double[::1] sd):
+    """One sample of every owned agent's return and its running moments. Local.
+
+    W_i = sum over slots, in slot order, of holdings[s, i] * slot_value[s];
+    r_i = W_i / wealth_prev[i] - 1 (0 when wealth_prev[i] <= 0); then
+    dev[i] = r_i - mean[i], var[i] <- lam var[i] + (1 - lam) dev^2,
+    mean[i] <- lam mean[i] + (1 - lam) r_i, sd[i] = sqrt(var[i]) and
+    wealth_prev[i] = W_i.
+    """
+    cdef Py_ssize_t i, s, n = holdings.shape[1], n_slots = holdings.shape[0]
+    cdef double w, r, x
+    with nogil:
+        for i in range(n):
+            w = 0.0
+            for s in range(n_slots):
+                w = w + holdings[s, i] * slot_value[s]
+            r = w / wealth_prev[i] - 1.0 if wealth_prev[i] > 0.0 else 0.0
+            wealth_prev[i] = w
+            x = r - mean[i]
+            dev[i] = x
+            var[i] = lam * var[i] + (1.0 - lam) * (x * x)
+            mean[i] = lam * mean[i] + (1.0 - lam) * r
+            sd[i] = sqrt(var[i])
+
+
+def risk_sums(const double[::1] degree, const double[::1] row_w, int64_t[:, ::1] acc):
+    """Exact sums of d, d^2, w d^2, w d and w over the owned agents (acc rows 0-4),
+    with d = degree[i] and w = row_w[i]. Local."""
+    cdef Py_ssize_t start, stop, i, k, n = degree.shape[0]
+    cdef double buf[5][BLOCK]
+    cdef double top[5]
+    cdef double d, w, v
+    with nogil:
+        for start in range(0, n, BLOCK):
+            stop = start + BLOCK if start + BLOCK < n else n
+            for k in range(5):
+                top[k] = 0.0
+            for i in range(start, stop):
+                d = degree[i]
+                w = row_w[i]
+                buf[0][i - start] = d
+                buf[1][i - start] = d * d
+                buf[2][i - start] = w * (d * d)
+                buf[3][i - start] = w * d
+                buf[4][i - start] = w
+                for k in range(5):
+                    v = fabs(buf[k][i - start])
+                    top[k] = v if v > top[k] else top[k]
+            for k in range(5):
+                acc_add_block_top(&acc[k, 0], buf[k], stop - start, top[k])

@@ -24,7 +24,7 @@ def test_edge_correlations_twin_equal(n):
     out = []
     for mod in (cy, tw):
         cov, row = cov0.copy(), np.full(n, np.nan)
-        mod.edge_correlations(indptr, indices, dev, sd, cov, 0.9, row)
+        mod.edge_correlations(indptr, indices, np.column_stack((dev, sd)), cov, 0.9, row)
         out.append((cov, row))
     np.testing.assert_array_equal(out[0][0], out[1][0])
     np.testing.assert_array_equal(out[0][1], out[1][1])
@@ -36,6 +36,32 @@ def test_edge_correlations_twin_equal(n):
         w = np.divide(want_cov, den, out=np.zeros_like(den), where=den > 0)
         np.testing.assert_allclose(out[0][1], np.bincount(src, weights=w, minlength=n),
                                    rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("n", [0, 1, 300, 2000])
+def test_agent_moments_and_sums_twin_equal(n):
+    from tokensim_hpc.numpy_kernels.exactsum import NACC, normalize
+
+    rs = np.random.default_rng(n + 7)
+    holdings = rs.uniform(0, 100, (9, n)) * (rs.random((9, n)) < 0.7)
+    value = rs.uniform(0.5, 3000, 9)
+    prev0 = rs.uniform(0, 5000, n) * (rs.random(n) < 0.95)
+    mean0, var0 = rs.normal(0, 0.01, n), rs.uniform(0, 1e-4, n)
+    degree = rs.integers(0, 30, n).astype(np.float64)
+    out = []
+    for mod in (cy, tw):
+        prev, mean, var = prev0.copy(), mean0.copy(), var0.copy()
+        dev, sd = np.full(n + 5, np.nan), np.full(n + 5, np.nan)
+        mod.agent_moments(holdings, value, prev, mean, var, 0.8, dev, sd)
+        acc = np.zeros((5, NACC), dtype=np.int64)
+        mod.risk_sums(degree, sd[:n] * 100, acc)
+        out.append((prev, mean, var, dev[:n], sd[:n], normalize(acc)))
+    for a, b in zip(*out, strict=True):
+        np.testing.assert_array_equal(a, b)
+    wealth = (holdings * value[:, None]).sum(axis=0)
+    np.testing.assert_allclose(out[0][0], wealth, rtol=1e-13)
+    r = np.where(prev0 > 0, wealth / np.where(prev0 > 0, prev0, 1) - 1, 0.0)
+    np.testing.assert_allclose(out[0][3], r - mean0, rtol=1e-9, atol=1e-15)
 
 
 def test_r_sys_equals_a_reference_from_the_snapshots(tmp_path):

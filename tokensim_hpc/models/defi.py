@@ -368,7 +368,7 @@ class Defi:
                 self.risk.edges_replaced(self.network.replaced)
         if self.risk.every and tick % self.risk.every == 0:
             with timers("risk"):
-                self.risk.sample(self.agent_wealth())
+                self.risk.sample(self.holdings, self.slot_value)
         counts = np.maximum(self.type_counts, 1)
         return {
             "pool_price": self.clearing.copy(), "pool_base": pools.base.copy(),

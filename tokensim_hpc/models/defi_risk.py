@@ -42,7 +42,7 @@ class SystemicRisk:
         Ticks between samples (0: never).
     halflife : float
         Half-life of the correlations' exponential weights, in samples.
-    kernels : namespace with ``risk`` and ``exactsum``
+    kernels : namespace with ``risk``
     """
 
     def __init__(self, domain, every, halflife, kernels):
@@ -50,7 +50,6 @@ class SystemicRisk:
         self.every = int(every)
         self.lam = 2.0 ** (-1.0 / halflife)
         self.kr = kernels.risk
-        self.es = kernels.exactsum
         n = domain.n_owned
         self.samples = 0
         self.wealth_prev = np.zeros(n)
@@ -75,38 +74,32 @@ class SystemicRisk:
         d.halo.reduce_ghosts(ties, np.add)  # integers: exact in any order
         return ties[:n] + np.diff(d.indptr)
 
-    def sample(self, wealth: np.ndarray) -> tuple[float, float, float]:
-        """Take a sample of the owned agents' wealth; return (R_sys, mean connectedness,
-        mean correlation over the edges), NaN until two samples exist. Collective."""
+    def sample(self, holdings: np.ndarray, slot_value: np.ndarray) -> tuple[float, float, float]:
+        """Take a sample of the owned agents' wealth (``holdings`` valued at
+        ``slot_value``); return (R_sys, mean connectedness, mean correlation over the
+        edges), NaN until two samples exist. Collective."""
         d, lam = self.d, self.lam
         n, slots = d.n_owned, d.n_owned + d.halo.n_ghost
         if self.degree is None:
             self.degree = self._connectedness()
-        with np.errstate(divide="ignore", invalid="ignore"):
-            r = np.where(self.wealth_prev > 0.0, wealth / self.wealth_prev - 1.0, 0.0)
-        self.wealth_prev = wealth.copy()
+        if self.n_edges is None:
+            self.n_edges = int(allreduce_sum_int(d.comm, np.array([self.cov.shape[0]]))[0])
+        dev, sd = np.zeros(slots), np.zeros(slots)
+        self.kr.agent_moments(holdings, slot_value, self.wealth_prev, self.mean, self.var, lam,
+                              dev, sd)
         self.samples += 1
         if self.samples == 1:
-            return self.last  # no return yet
-        dev = np.zeros(slots)
-        sd = np.zeros(slots)
-        dev[:n] = r - self.mean
-        self.var = lam * self.var + (1.0 - lam) * (dev[:n] * dev[:n])
-        self.mean = lam * self.mean + (1.0 - lam) * r
-        sd[:n] = np.sqrt(self.var)
+            return self.last  # no return yet (r = 0 left the moments at 0)
         d.halo.exchange(dev, sd)
         row_w = np.empty(n)
-        self.kr.edge_correlations(d.indptr, d.indices, dev, sd, self.cov, lam, row_w)
-        deg = self.degree
+        self.kr.edge_correlations(d.indptr, d.indices, np.column_stack((dev, sd)), self.cov,
+                                  lam, row_w)
         acc = new_accumulators(5)
-        for row, x in enumerate((deg, deg * deg, row_w * (deg * deg), row_w * deg, row_w)):
-            self.es.accumulate(x, acc[row])
+        self.kr.risk_sums(self.degree, row_w, acc)
         s_d, s_d2, s_wd2, s_wd, s_w = allreduce_exact(d.comm, acc)
         dbar = s_d / d.n_total
         # sum_i row_w_i (d_i - dbar)^2, expanded over the exact sums.
         spread = s_wd2 - 2.0 * dbar * s_wd + dbar * dbar * s_w
         r_sys = 1.0 - spread / s_d2 if s_d2 > 0.0 else math.nan
-        if self.n_edges is None:
-            self.n_edges = int(allreduce_sum_int(d.comm, np.array([self.cov.shape[0]]))[0])
         self.last = (r_sys, dbar, s_w / self.n_edges if self.n_edges else math.nan)
         return self.last

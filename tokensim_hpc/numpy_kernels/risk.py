@@ -7,9 +7,12 @@ row by row.
 
 import numpy as np
 
+from . import exactsum
 
-def edge_correlations(indptr, indices, dev, sd, cov, lam, row_sum):
+
+def edge_correlations(indptr, indices, dev_sd, cov, lam, row_sum):
     """Numpy twin of ``risk.edge_correlations``."""
+    dev, sd = dev_sd[:, 0], dev_sd[:, 1]
     n = indptr.shape[0] - 1
     degree = np.diff(indptr)
     src = np.repeat(np.arange(n), degree)
@@ -25,3 +28,26 @@ def edge_correlations(indptr, indices, dev, sd, cov, lam, row_sum):
         # Where den is 0 the kernel adds nothing: acc + 0.0 == acc, except -0.0 + 0.0.
         acc[rows] = np.where(den[e] > 0.0, acc[rows] + w[e], acc[rows])
     row_sum[:n] = acc
+
+
+def agent_moments(holdings, slot_value, wealth_prev, mean, var, lam, dev, sd):
+    """Numpy twin of ``risk.agent_moments``."""
+    n = holdings.shape[1]
+    w = np.zeros(n)
+    for s in range(holdings.shape[0]):
+        w = w + holdings[s] * slot_value[s]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.where(wealth_prev > 0.0, w / wealth_prev - 1.0, 0.0)
+    wealth_prev[:] = w
+    x = r - mean
+    dev[:n] = x
+    var[:] = lam * var + (1.0 - lam) * (x * x)
+    mean[:] = lam * mean + (1.0 - lam) * r
+    sd[:n] = np.sqrt(var)
+
+
+def risk_sums(degree, row_w, acc):
+    """Numpy twin of ``risk.risk_sums``."""
+    d, w = degree, row_w
+    for k, x in enumerate((d, d * d, w * (d * d), w * d, w)):
+        exactsum.accumulate(x, acc[k])
