@@ -1,4 +1,4 @@
-"""Risk measures at scale: DebtRank and Eisenberg-Noe clearing over PETSc.
+"""Risk measures at scale: DebtRank, Eisenberg-Noe clearing and PageRank over PETSc.
 
 Run it under MPI; rank 0 prints one JSON line:
 
@@ -16,10 +16,16 @@ matrix, with the halo exchange of the ghosts' positions), debtrank_s and
 debtrank_iterations (propagation steps) for the shocked set, clearing_s,
 clearing_iterations (rounds of the fictitious default algorithm) and
 clearing_ksp_iterations, fixed_point_s and fixed_point_iterations (the same
-clearing vector by plain iteration), the results (DebtRank R, total loss,
-distressed and defaulted agents, defaults, shortfall, residual), and
-peak_rss_mb (max over ranks) and total_peak_rss_mb (sum over ranks). Times are
-the max over ranks.
+clearing vector by plain iteration), in_strength_s (in-strength of the
+liabilities, bit-identical on any rank count), pagerank_s (PageRank of the
+liability-weighted network, alpha 0.85: its PETSc matrix built, one KSP
+solve, the exact normalising sum and the residual check),
+pagerank_iterations (KSP iterations) and pagerank_residual, top_agents_s
+(the 20 agents of largest PageRank over all ranks) and pagerank_top (the
+first one's id and score), the results (DebtRank R, total loss, distressed
+and defaulted agents, defaults, shortfall, residual), and peak_rss_mb (max
+over ranks) and total_peak_rss_mb (sum over ranks). Times are the max over
+ranks.
 """
 
 from __future__ import annotations
@@ -38,7 +44,13 @@ from common import rss_mb  # noqa: E402
 from tokensim_hpc.engine import build_domain  # noqa: E402
 from tokensim_hpc.linalg import initialize, live_objects, split_command_line  # noqa: E402
 from tokensim_hpc.parallel.mpi import barrier, install_abort_hook, world, wtime  # noqa: E402
-from tokensim_hpc.risk import Clearing, DebtRank, balance_sheets  # noqa: E402
+from tokensim_hpc.risk import (  # noqa: E402
+    Centrality,
+    Clearing,
+    DebtRank,
+    balance_sheets,
+    top_agents,
+)
 from tokensim_hpc.scenario import resolve  # noqa: E402
 from tokensim_hpc.timing import Timers  # noqa: E402
 
@@ -89,6 +101,10 @@ def main() -> None:
     solver = clearing.solver_type
     dr.close()
     clearing.close()
+    with Centrality(d, sheets.liability) as cent:
+        _, in_strength_s = _timed(comm, cent.in_strength)
+        pr, pagerank_s = _timed(comm, cent.pagerank)
+    (top_ids, top_scores), top_s = _timed(comm, lambda: top_agents(d, pr.score, 20))
     d.halo.destroy()
     peak = rss_mb()
     max_peak, total_peak = comm.allreduce(peak, op=_max()), comm.allreduce(peak)
@@ -104,6 +120,10 @@ def main() -> None:
             "n_distressed": r.n_distressed, "n_defaulted_debtrank": r.n_defaulted,
             "n_defaulted_clearing": c.n_defaulted, "shortfall": c.shortfall,
             "clearing_residual": c.residual,
+            "in_strength_s": round(in_strength_s, 3), "pagerank_s": round(pagerank_s, 3),
+            "pagerank_iterations": pr.iterations, "pagerank_solver": pr.solver,
+            "pagerank_residual": pr.residual, "top_agents_s": round(top_s, 3),
+            "pagerank_top": [int(top_ids[0]), float(top_scores[0])],
             "fixed_point_max_diff_shortfall": abs(f.shortfall - c.shortfall),
             "peak_rss_mb": round(max_peak, 1), "total_peak_rss_mb": round(total_peak, 1),
             "petsc_options": petsc_options,

@@ -123,6 +123,8 @@ def test_benchmark_script_runs_with_petsc_options():
     assert line["clearing_solver"] == "gmres/bjacobi" and line["live_petsc_objects"] == 0
     assert line["debtrank_iterations"] > 1 and line["n_defaulted_clearing"] > 0
     assert line["clearing_residual"] < 1e-8
+    assert line["pagerank_solver"] == "gmres/bjacobi" and line["pagerank_iterations"] > 1
+    assert line["pagerank_residual"] < 1e-11 / 3000 and 0 <= line["pagerank_top"][0] < 3000
 
 
 def test_only_the_linear_algebra_module_imports_petsc4py():

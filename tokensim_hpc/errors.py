@@ -15,3 +15,13 @@ class SetupError(TokenSimError):
 
 class RiskInputError(TokenSimError, ValueError):
     """A risk measure's input is refused: an unknown agent id, a negative exposure..."""
+
+
+class SolverError(TokenSimError, RuntimeError):
+    """A linear solve did not converge; the message says what to change. ``reason``
+    is PETSc's KSPConvergedReason (< 0), ``iterations`` the Krylov iterations done."""
+
+    def __init__(self, message, reason: int = 0, iterations: int = 0):
+        super().__init__(message)
+        self.reason = reason
+        self.iterations = iterations

@@ -26,6 +26,7 @@ import weakref
 
 import numpy as np
 
+from ..errors import SolverError
 from ..parallel.mpi import allreduce_any
 
 PREFIX = "tokensim_"
@@ -400,12 +401,20 @@ class ExposureMatrix:
 
 # ----------------------------------------------------------------------------- solvers
 
+def _reason_name(PETSc, reason: int) -> str:
+    """PETSc's name of a KSPConvergedReason (``DIVERGED_MAX_IT`` ...). Local."""
+    names = {v: k for k, v in vars(PETSc.KSP.ConvergedReason).items()
+             if k.isupper() and isinstance(v, int)}
+    return names.get(int(reason), "unknown")
+
+
 class TransposeSolver:
     """A KSP that solves A^T x = b, set up from the ``tokensim_`` options. Collective.
 
     Defaults (each overridden by options): GMRES, Jacobi preconditioning,
     relative tolerance ``rtol``, absolute tolerance ``atol``, at most
-    ``max_it`` iterations. A solve that does not converge raises.
+    ``max_it`` iterations. A solve that does not converge raises
+    :class:`SolverError`.
     """
 
     def __init__(self, comm, rtol=1e-12, atol=1e-50, max_it=10_000):
@@ -418,7 +427,8 @@ class TransposeSolver:
         self.ksp.setTolerances(rtol=rtol, atol=atol, max_it=max_it)
         self.ksp.setInitialGuessNonzero(True)
         self.ksp.setFromOptions()
-        self.iterations = 0
+        self.iterations = 0       # Krylov iterations of all solves
+        self.last_iterations = 0  # those of the last solve
         self._b = self._x = None
 
     def solve(self, mat, b: np.ndarray, x0: np.ndarray) -> np.ndarray:
@@ -432,10 +442,13 @@ class TransposeSolver:
         self.ksp.solveTranspose(self._b, self._x)
         reason = self.ksp.getConvergedReason()
         self.iterations += self.ksp.getIterationNumber()
+        self.last_iterations = self.ksp.getIterationNumber()
         if reason < 0:
-            raise RuntimeError(f"the linear solve did not converge (KSP reason {reason}, "
-                               f"{self.ksp.getIterationNumber()} iterations); see "
-                               f"-{PREFIX}ksp_converged_reason and -{PREFIX}ksp_monitor")
+            raise SolverError(f"the linear solve did not converge (KSP reason {reason}: "
+                              f"{_reason_name(self._pet, reason)}, "
+                              f"{self.last_iterations} iterations); see "
+                              f"-{PREFIX}ksp_converged_reason and -{PREFIX}ksp_monitor",
+                              reason=int(reason), iterations=int(self.last_iterations))
         return self._x.getArray(readonly=True).copy()
 
     def describe(self) -> str:

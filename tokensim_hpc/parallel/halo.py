@@ -202,6 +202,37 @@ class HaloPlan:
         if order.size:
             column[targets] = ufunc(column[targets], ufunc.reduceat(got[order], starts))
 
+    def send_to_owners(self, slots: np.ndarray, *columns: np.ndarray) -> tuple:
+        """Records addressed to ghost slots, sent to the ranks that own those agents.
+        Collective.
+
+        ``slots`` holds one ghost slot (``n_owned <= slot < n_owned + n_ghost``)
+        per record, and each of ``columns`` one value per record. Returns the
+        owned slot of every record received, then the received columns, grouped
+        by sending rank in rank order (each rank's records sorted by ghost
+        slot, stably). Unlike :meth:`reduce_ghosts`, records are not combined:
+        an agent gets as many records as were addressed to it.
+        """
+        comm, size = self.comm, self.comm.size
+        ghost = np.asarray(slots, dtype=np.int64) - self.n_owned
+        if ghost.size and (ghost.min() < 0 or ghost.max() >= self.n_ghost):
+            raise ValueError("send_to_owners: every slot must be a ghost slot")
+        order = np.argsort(ghost, kind="stable")
+        ghost = ghost[order]
+        owner = self.ghost_owner[ghost]
+        counts = np.bincount(owner, minlength=size).astype(np.int64)
+        recv_counts = exchange_counts(comm, counts)
+        # Ghosts are grouped by owner in rank order: a record's place in the list of
+        # agents this rank asked its owner for is its ghost index minus the owner's start.
+        place = ghost - displacements(self.recv_counts)[owner]
+        got = alltoallv(comm, place, counts, recv_counts)
+        sender = np.repeat(np.arange(size, dtype=np.int64), recv_counts)
+        owned = self.send_idx[displacements(self.send_counts)[sender] + got] if got.size \
+            else np.empty(0, dtype=np.int64)
+        received = [alltoallv(comm, np.ascontiguousarray(np.asarray(c)[order]), counts,
+                              recv_counts) for c in columns]
+        return (owned.astype(np.int64), *received)
+
     def destroy(self) -> None:
         """Free the distributed-graph communicator. Collective."""
         if self.graph is not None:

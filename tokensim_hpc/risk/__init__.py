@@ -4,12 +4,23 @@ the engine's row ownership.
 ``debtrank``: DebtRank of a shocked set (Battiston et al. 2012).
 ``clearing``: Eisenberg-Noe clearing payments (fictitious default algorithm or
 fixed-point iteration).
+``centrality``: in-strength, PageRank and Katz centrality of a weighted network,
+and the most central agents over all ranks.
 ``synthetic``: random balance sheets keyed by agent id, for tests and benchmarks.
 """
 
+from .centrality import (
+    Centrality,
+    CentralityResult,
+    in_strength,
+    katz,
+    pagerank,
+    top_agents,
+)
 from .clearing import Clearing, ClearingResult, clearing_vector
 from .debtrank import DebtRank, DebtRankResult, debtrank
 from .synthetic import BalanceSheets, balance_sheets
 
-__all__ = ["BalanceSheets", "Clearing", "ClearingResult", "DebtRank", "DebtRankResult",
-           "balance_sheets", "clearing_vector", "debtrank"]
+__all__ = ["BalanceSheets", "Centrality", "CentralityResult", "Clearing", "ClearingResult",
+           "DebtRank", "DebtRankResult", "balance_sheets", "clearing_vector", "debtrank",
+           "in_strength", "katz", "pagerank", "top_agents"]
