@@ -68,7 +68,8 @@ def test_every_token_is_conserved_every_tick(runs):
 def _check_conservation(path):
     """Per (chain, token) slot: agents + borrowers' collateral + pools + bridge vaults +
     transfers in flight to it + payments in flight + gas burned + spending burned + what
-    the lending protocols received - income minted equals the start, every tick.
+    the lending protocols received + what stress shocks removed - income and portfolio
+    deposits minted equals the start, every tick.
 
     Gas is paid in the quote token of the pool traded in (every pool here quotes in
     its chain's USDC) and burned."""
@@ -107,7 +108,8 @@ def _check_conservation(path):
     burned = np.cumsum(d["timeseries/gas_burned"], axis=0)
     net_minted = np.cumsum(d["timeseries/income_minted"] - d["timeseries/spending_burned"]
                            - d["timeseries/protocol_received"]
-                           + d["timeseries/portfolio_flow"], axis=0)
+                           + d["timeseries/portfolio_flow"]
+                           - d["timeseries/stress_removed"], axis=0)
     for t in range(d["timeseries/holdings"].shape[0]):
         now = totals(d["timeseries/holdings"][t], d["timeseries/pool_base"][t],
                      d["timeseries/pool_quote"][t], burned[t], d["timeseries/bridge_vault"][t],

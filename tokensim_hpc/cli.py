@@ -48,6 +48,21 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     run.add_argument("--quiet", action="store_true", help="no progress lines or summary")
 
+    stress = sub.add_parser(
+        "stress", help="run the base case and each [stress] shock; write their differences",
+        description="Run a defi scenario without shocks (base), then once per shock of its "
+                    "[[stress.shocks]] table (each alone; runs are deterministic, so each is "
+                    "the base case until its shock's tick), and write their time series and "
+                    "shock-minus-base differences side by side in one HDF5 file.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    stress.add_argument("scenario", help="TOML file with [[stress.shocks]], or a built-in name")
+    stress.add_argument("-o", "--output", metavar="OUT.h5",
+                        help="stress file (default: SCENARIO_NAME-stress.h5)")
+    stress.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a scenario value (repeatable)")
+    stress.add_argument("--overwrite", action="store_true", help="replace an existing file")
+    stress.add_argument("--quiet", action="store_true", help="no progress lines or summary")
+
     show = sub.add_parser("show", help="print the resolved scenario with every default",
                           description="Print the resolved scenario as TOML (no MPI needed).")
     show.add_argument("scenario", help="TOML file or built-in scenario name")
@@ -120,6 +135,10 @@ def _cmd_plot(args) -> int:
 def main(argv=None) -> int:
     """Entry point; returns the exit status (0 ok, 2 user error, 1 failure)."""
     args = _parser().parse_args(argv)
+    if args.command == "stress":
+        from .runner import stress_command
+
+        return stress_command(args)
     if args.command != "run":
         try:
             return {"show": _cmd_show, "scenarios": _cmd_scenarios, "keys": _cmd_keys,

@@ -17,10 +17,15 @@ from .scenario import resolve
 from .timing import format_seconds
 
 
-def _prepare(args):
+def _prepare(args, stress=False):
     from .io.writer import check_output_path
 
     scenario = resolve(args.scenario, args.set)
+    if stress and not scenario.stress:
+        from .errors import ScenarioError
+
+        raise ScenarioError(f"scenario {scenario.name!r} has no shocks: the stress command "
+                            f"needs [[stress.shocks]] entries (run.model = 'defi')")
     if scenario.run.model == "defi" and scenario.model.oracle_file:
         from .errors import ScenarioError
         from .markets.oracle import check_price_file
@@ -31,7 +36,7 @@ def _prepare(args):
         except ValueError as exc:
             raise ScenarioError(f"model.oracle_file = {scenario.model.oracle_file!r} is not "
                                 f"allowed: {exc}") from None
-    out = args.output or f"{scenario.name}.h5"
+    out = args.output or f"{scenario.name}{'-stress' if stress else ''}.h5"
     return scenario, check_output_path(out, args.overwrite)
 
 
@@ -77,3 +82,53 @@ def _summary(scenario, result, out_path, size, model_lines) -> None:
         for line in model_lines:
             print(line)
     print(f"  output        {out_path}")
+
+
+def stress_command(args) -> int:
+    """The base case and each shock of the scenario's [stress] table, one after the other
+    on MPI_COMM_WORLD; rank 0 writes the stress file. Collective; returns the exit status."""
+    import dataclasses
+
+    comm = world()
+    install_abort_hook(comm)
+    try:
+        scenario, out_path = decide_on_root(comm, _prepare, args, stress=True)
+    except TokenSimError as exc:
+        if comm.rank == 0:
+            print(f"error: {exc}", file=sys.stderr)
+        return 2
+    talk = comm.rank == 0 and not args.quiet
+    runs, axes = {}, None
+    cases = [("base", ())] + [(s.name, (s,)) for s in scenario.stress]
+    for name, shocks in cases:
+        sim = Simulation(comm, dataclasses.replace(scenario, stress=shocks), quiet=True)
+        result = sim.run(None)
+        axes = sim.model.axes()
+        sim.close()
+        runs[name] = result.records
+        if talk:
+            what = "no shock"
+            if shocks:
+                s = shocks[0]
+                target = f"{len(s.agents)} agents" if s.kind == "default" else repr(s.target)
+                what = f"{s.kind} {target} at tick {s.tick}"
+            print(f"  {name:<16} {what:<40} {format_seconds(result.run_s)}", flush=True)
+    if comm.rank == 0:
+        from .io.stress import write_stress
+
+        write_stress(out_path, scenario, runs, axes)
+    comm.Barrier()
+    if talk:
+        base = runs["base"]
+        print(f"\n  {'shock':<16} {'wealth at the end':>20} {'liquidations':>13} "
+              f"{'R_sys at the end':>17}")
+        for name in runs:
+            if name == "base":
+                continue
+            r = runs[name]
+            loss = r["total_wealth"][-1] - base["total_wealth"][-1]
+            extra = r["liquidations"].sum() - base["liquidations"].sum()
+            d_risk = r["systemic_risk"][-1] - base["systemic_risk"][-1]
+            print(f"  {name:<16} {loss:>+20.6e} {extra:>+13,.0f} {d_risk:>+17.4g}")
+        print(f"  (differences from the base case)\n  output        {out_path}")
+    return 0

@@ -38,6 +38,8 @@ from .markets.spec import (
     arbitrage_pairs,
     parse_markets,
 )
+from .stress import ShockSpec, parse_stress
+from .stress import to_toml as stress_toml
 
 BUILTIN_PACKAGE = "tokensim_hpc.scenarios"
 
@@ -306,6 +308,7 @@ class Scenario:
     clusters: ClustersSection = ClustersSection()
     risk: RiskSection = RiskSection()
     markets: MarketSpec = MarketSpec()
+    stress: tuple = ()  # ShockSpec entries of [[stress.shocks]]
 
     def to_toml(self) -> str:
         """The resolved scenario, every default included, as TOML text."""
@@ -316,7 +319,7 @@ class Scenario:
             obj = getattr(self, section)
             for f in dataclasses.fields(obj):
                 lines.append(f"{f.name} = {toml_value(getattr(obj, f.name))}")
-        return "\n".join(lines) + "\n" + self.markets.to_toml()
+        return "\n".join(lines) + "\n" + self.markets.to_toml() + stress_toml(self.stress)
 
     def with_overrides(self, **section_values) -> Scenario:
         """A copy with some fields replaced, e.g. ``with_overrides(run={"ticks": 5})``."""
@@ -392,7 +395,7 @@ def _merge(base: dict, over: dict) -> dict:
 
 def build_scenario(data: dict, name: str) -> Scenario:
     """Validate merged TOML data into a :class:`Scenario`."""
-    allowed = set(SECTIONS) | {"model"} | set(MARKET_TABLES)
+    allowed = set(SECTIONS) | {"model", "stress"} | set(MARKET_TABLES)
     unknown = sorted(set(data) - allowed)
     if unknown:
         raise ScenarioError(f"unknown section [{unknown[0]}] in the scenario; allowed sections: "
@@ -404,8 +407,13 @@ def build_scenario(data: dict, name: str) -> Scenario:
     if model == "defi":
         sections["markets"] = parse_markets(data)
         _check_defi(sections["model"], sections["markets"])
-    elif any(t in data for t in MARKET_TABLES):
-        table = next(t for t in MARKET_TABLES if t in data)
+        sections["stress"] = parse_stress(data, sections["markets"], sections["agents"].n,
+                                          sections["run"].ticks)
+    elif any(t in data for t in MARKET_TABLES + ("stress",)):
+        table = next(t for t in MARKET_TABLES + ("stress",) if t in data)
+        if table == "stress":
+            raise ScenarioError(f"[stress] is not allowed with run.model = {model!r}: stress "
+                                f"shocks belong to run.model = 'defi'")
         raise ScenarioError(f"[[{table}]] is not allowed with run.model = {model!r}: market "
                             f"tables belong to run.model = 'defi'")
     scenario = Scenario(name=name, **sections)
@@ -474,4 +482,6 @@ def describe_keys() -> list[tuple[str, str, str, str, str]]:
         for f in dataclasses.fields(cls):
             name = {"from_chain": "from", "to_chain": "to"}.get(f.name, f.name)
             add(f"{table}[].{name}", f, "(defi) ")
+    for f in dataclasses.fields(ShockSpec):
+        add(f"stress.shocks[].{f.name}", f, "(defi) ")
     return rows

@@ -91,6 +91,9 @@ DEFI_TIMESERIES = {
     "timeseries/portfolio_flow": ("token", "portfolio managers' net deposits in the tick "
                                   "(the SDE between trades; minted if positive, burned if "
                                   "negative), per slot", "slots"),
+    "timeseries/stress_removed": ("token", "tokens removed by the tick's stress shocks (a "
+                                  "drained pool's reserves, defaulted agents' holdings), per "
+                                  "slot", "slots"),
     "timeseries/liquidations": ("1", "borrowers liquidated in the tick (all rounds), per pool",
                                 "pools"),
     "timeseries/liquidated": ("base", "collateral sold by liquidations in the tick, per pool",

@@ -46,6 +46,7 @@ class BridgeBook:
         # Ring of in-flight amounts: column t % ring arrives at tick t.
         self._ring = int(self.delay.max()) + 1 if bridges else 1
         self._flight = np.zeros((self.n_directions, self._ring))
+        self.halted = np.zeros(self.n_directions, dtype=bool)  # closed by a stress shock
 
     @property
     def n_directions(self) -> int:
@@ -65,9 +66,10 @@ class BridgeBook:
         available = self.vault[:, ::-1].reshape(-1)  # receiving side of each direction
         with np.errstate(divide="ignore", invalid="ignore"):
             fraction = np.where(need > available, available / need, 1.0)
+        fraction[self.halted] = 0.0  # a halted direction accepts nothing
         accepted = fraction * requested
         # A direction short of liquidity empties its receiving vault exactly.
-        out = np.minimum(need, available)
+        out = np.where(self.halted, 0.0, np.minimum(need, available))
         vault = self.vault.reshape(-1)  # a view: direction d sends into vault[d]
         vault += accepted
         vault -= out.reshape(-1, 2)[:, ::-1].reshape(-1)

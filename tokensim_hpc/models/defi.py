@@ -38,6 +38,7 @@ from .defi_liquidity import LiquidityProviders
 from .defi_network import COUNT_LABELS, NetworkFormation
 from .defi_payments import PaymentUsers
 from .defi_risk import SystemicRisk
+from .holdings import record_changes
 
 TOP_CLUSTERS = 5  # clusters whose aggregates are recorded, the largest first
 TYPE_NAMES = ("noise", "herding", "fundamentalist", "arbitrageur", "liquidity", "payment",
@@ -99,6 +100,10 @@ class Defi:
         self.gas_burned = np.zeros(len(chains))
         self.bridging = InventoryBridging(self.market, self.pair_pools, self.pools,
                                           p.rebalance_ratio)
+        # Stress shocks (scenario [stress]): oracle factors, bridges to reopen.
+        self.shocks = scenario.stress
+        self.oracle_factor = np.ones(len(self.assets))
+        self._reopen = {}
         self.lp_shares = np.zeros(n)
         self.providers = LiquidityProviders(np.flatnonzero(self.kind == self.k.TYPE_LIQUIDITY),
                                             p.lp_fraction,
@@ -276,7 +281,8 @@ class Defi:
         """Advance one tick; return its record (identical on every rank). Collective."""
         d, pools = self.d, self.pools
         n_pools = pools.n_pools
-        oracle = self.oracle.step()[self.pool_asset]
+        removed = self._apply_shocks(tick)
+        oracle = (self.oracle.step() * self.oracle_factor)[self.pool_asset]
         prices = pools.prices()
         momentum = self._momentum(prices, self.price_prev)
         mispricing = np.log(oracle / prices)
@@ -386,6 +392,7 @@ class Defi:
             "lp_burned": burned_lp, "income_minted": minted, "spending_burned": spent,
             "payments": paid, "payments_in_flight": pay_flight,
             "portfolio_flow": portfolio_flow,
+            "stress_removed": removed,
             "liquidations": liquidations.astype(np.float64), "liquidated": liquidated,
             "liquidation_rounds": float(rounds), "protocol_received": protocol,
             "collateral": collateral, "debt": debt,
@@ -397,6 +404,51 @@ class Defi:
             "systemic_risk": self.risk.last[0], "mean_connectedness": self.risk.last[1],
             "mean_correlation": self.risk.last[2],
         }
+
+    def _apply_shocks(self, tick) -> np.ndarray:
+        """The scenario's stress shocks due at ``tick``; returns what they removed per slot
+        (the same on every rank). Collective on a tick with a default shock."""
+        n_slots = len(self.slots)
+        removed = np.zeros(n_slots)
+        book = self.bridging.book
+        for b in self._reopen.pop(tick, ()):
+            book.halted[2 * b:2 * b + 2] = False
+        for shock in self.shocks:
+            if shock.tick != tick:
+                continue
+            if shock.kind == "oracle":
+                self.oracle_factor[self.assets.index(shock.target)] *= 1.0 - shock.size
+            elif shock.kind == "drain":
+                i = self.pools.names.index(shock.target)
+                for reserve, slot in ((self.pools.base, self.pools.base_slot[i]),
+                                      (self.pools.quote, self.pools.quote_slot[i])):
+                    taken = reserve[i] * shock.size
+                    reserve[i] -= taken
+                    removed[slot] += taken
+            elif shock.kind == "halt":
+                a, _, b = shock.target.partition("->")
+                ends = [(br.from_chain, br.to_chain) for br in self.market.bridges]
+                k = ends.index((a, b)) if (a, b) in ends else ends.index((b, a))
+                book.halted[2 * k:2 * k + 2] = True
+                if shock.duration:
+                    self._reopen.setdefault(tick + shock.duration, []).append(k)
+            elif shock.kind == "default":
+                removed += self._write_off(np.asarray(shock.agents, dtype=np.int64))
+        return removed
+
+    def _write_off(self, gids) -> np.ndarray:
+        """Every holding of the owned agents among ``gids`` written off; the totals per
+        slot over all ranks (exact). Collective."""
+        n_slots = len(self.slots)
+        who = np.flatnonzero(np.isin(self.d.gid, gids))
+        acc = new_accumulators(n_slots)
+        for slot in range(n_slots):
+            old = self.holdings[slot, who].copy()
+            self.es.accumulate(old, acc[slot])
+            self.holdings[slot, who] = 0.0
+            record_changes(self.holdings, self._acc_hold, self.kind,
+                           np.full(who.shape[0], slot, dtype=np.int64), who, old, self.es)
+        return allreduce_exact(self.d.comm, acc)
 
     def agent_wealth(self) -> np.ndarray:
         """Each owned agent's holdings valued at the pool prices (slot by slot: the
