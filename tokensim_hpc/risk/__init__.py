@@ -6,6 +6,7 @@ the engine's row ownership.
 fixed-point iteration).
 ``centrality``: in-strength, PageRank and Katz centrality of a weighted network,
 and the most central agents over all ranks.
+``contagion``: contagion probabilities P(Default_i | Stressed) (paper 6.1).
 ``synthetic``: random balance sheets keyed by agent id, for tests and benchmarks.
 """
 
@@ -18,9 +19,11 @@ from .centrality import (
     top_agents,
 )
 from .clearing import Clearing, ClearingResult, clearing_vector
+from .contagion import ContagionResult, contagion_probabilities
 from .debtrank import DebtRank, DebtRankResult, debtrank
 from .synthetic import BalanceSheets, balance_sheets
 
 __all__ = ["BalanceSheets", "Centrality", "CentralityResult", "Clearing", "ClearingResult",
-           "DebtRank", "DebtRankResult", "balance_sheets", "clearing_vector", "debtrank",
-           "in_strength", "katz", "pagerank", "top_agents"]
+           "ContagionResult", "DebtRank", "DebtRankResult", "balance_sheets",
+           "clearing_vector", "contagion_probabilities", "debtrank", "in_strength", "katz",
+           "pagerank", "top_agents"]
