@@ -160,14 +160,32 @@ def test_what_each_shock_does(stress_file):
     assert defaults["stress_removed"][11].sum() > 0
 
 
+FOREVER = """
+[[stress.shocks]]
+name = "forever"
+tick = 4
+kind = "halt"
+target = "ethereum->arbitrum"
+"""
+
+
 def test_tokens_are_conserved_with_what_shocks_remove(tmp_path):
-    """A run with a drain and defaults: every slot adds up, tokens removed included."""
-    (tmp_path / "s.toml").write_text(SCENARIO.replace('name = "eth_crash"', 'name = "c"'))
+    """A run with every shock at once: every slot adds up, tokens removed included. A
+    halt to the end outlasts the shorter one (ticks 10-17) on the same bridge. Without
+    the network's global edge list, the snapshots still give each edge's source."""
+    from tokensim_hpc.io import open_run
+
+    (tmp_path / "s.toml").write_text(SCENARIO + FOREVER)
     out = tmp_path / "run.h5"
-    simulate(2, out, "output.every=8", scenario=str(tmp_path / "s.toml"))
+    simulate(2, out, "output.every=8", "output.network=false", scenario=str(tmp_path / "s.toml"))
     _check_conservation(out)
     with h5py.File(out, "r") as f:
         assert f["timeseries/stress_removed"][...].sum() > 0
+        assert np.all(f["timeseries/bridge_sent"][3:] == 0.0)
+        assert "network" not in f
+    with open_run(out) as run:
+        edges = run.edges(-1)
+        assert np.array_equal(edges["source"], np.repeat(run.snapshot(0)["gid"], 8))
 
 
 def test_shocks_to_missing_things_are_refused(tmp_path):
@@ -180,6 +198,8 @@ def test_shocks_to_missing_things_are_refused(tmp_path):
               "stress.shocks[1].target = 'solana:SOL/USDC' is not allowed: must be a pool"),
              ('target = "arbitrum->ethereum"', 'target = "arbitrum->solana"',
               "stress.shocks[2].target = 'arbitrum->solana' is not allowed: must be a bridge")]
+    cases.append(('name = "eth_crash"', 'name = "tick"', "stress.shocks[0].name = 'tick' "
+                  "is not allowed: shock names must be unique"))
     for old, new, message in cases:
         bad = tmp_path / "bad.toml"
         bad.write_text(SCENARIO.replace(old, new))
@@ -189,7 +209,7 @@ def test_shocks_to_missing_things_are_refused(tmp_path):
     # Through the CLI: exit 2 on every rank, one message, no file.
     out = tmp_path / "never.h5"
     proc = mpirun(2, ["-m", "tokensim_hpc", "stress", str(bad), "-o", str(out)], timeout=60)
-    assert proc.returncode == 2 and proc.stderr.count("is not allowed: must be a bridge") == 1
+    assert proc.returncode == 2 and proc.stderr.count(message) == 1
     assert not out.exists() and not (tmp_path / "never.h5.partial").exists()
     with pytest.raises(ScenarioError, match=r"\[stress\] is not allowed with run.model = 'b1'"):
         resolve("b1", ["stress.shocks=[]"])

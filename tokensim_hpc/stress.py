@@ -17,12 +17,15 @@ Kinds:
 - ``drain``: pool ``target`` (its name, ``chain:BASE/QUOTE``) loses the
   fraction ``size`` of both reserves at ``tick`` (an exploit; the tokens
   leave the economy and are recorded in ``/timeseries/stress_removed``);
-- ``halt``: the bridge between the two chains ``target = "a->b"`` (either
+- ``halt``: every bridge between the two chains ``target = "a->b"`` (either
   order) accepts no transfer in either direction from ``tick`` on, for
-  ``duration`` ticks (0: to the end); transfers in flight still arrive;
+  ``duration`` ticks (0: to the end; overlapping halts of a bridge last
+  until the latest ends); transfers in flight still arrive;
 - ``default``: the agents whose global ids are listed in ``agents`` default
   at ``tick``: every holding they have is written off (recorded in
-  ``/timeseries/stress_removed``) and they trade no more for want of funds.
+  ``/timeseries/stress_removed``); their LP shares and a borrower's locked
+  collateral and debt stay. Afterwards they act as before with whatever
+  they receive (income, payments, deliveries).
 
 A shock to an asset, pool, bridge or agent the scenario does not have is
 refused before anything runs, naming the key, the value and what is allowed.
@@ -38,6 +41,7 @@ from .errors import ScenarioError
 from .fields import build_section, float_range, int_min, setting
 
 KINDS = ("oracle", "drain", "halt", "default")
+_RESERVED = ("base", "difference", "tick")
 _NAME = ((lambda v: v != "" and v.strip() == v and "/" not in v),
          "a non-empty name without surrounding spaces or '/'")
 
@@ -48,7 +52,8 @@ class ShockSpec:
 
     name: str = setting("", "name of the shock, unique (its group in the stress file)",
                         rule=_NAME, required=True)
-    tick: int = setting(1, "the shock happens at the start of this tick", "tick", int_min(1))
+    tick: int = setting(1, "the shock happens at the start of this tick", "tick", int_min(1),
+                        required=True)
     kind: str = setting("oracle", "oracle | drain | halt | default",
                         rule=((lambda v: v in KINDS), "one of " + ", ".join(map(repr, KINDS))),
                         required=True)
@@ -96,9 +101,10 @@ def parse_stress(data: dict, markets, n_agents: int, ticks: int) -> tuple:
         if "agents" in entry:
             entry["agents"] = _ids(f"{key}.agents", entry["agents"])
         shock = build_section(key, ShockSpec, entry)
-        if shock.name in [s.name for s in shocks] or shock.name in ("base", "difference"):
+        if shock.name in [s.name for s in shocks] or shock.name in _RESERVED:
             raise ScenarioError(f"{key}.name = {shock.name!r} is not allowed: shock names must "
-                                f"be unique and not 'base' or 'difference'")
+                                f"be unique and not one of {', '.join(map(repr, _RESERVED))} "
+                                f"(names of the stress file's other groups)")
         if shock.tick > ticks:
             raise ScenarioError(f"{key}.tick = {shock.tick} is not allowed: must be at most "
                                 f"run.ticks = {ticks}")

@@ -97,12 +97,15 @@ class RunOutput:
         """The network as a global edge list: source, target (ids) and weight; with
         ``snapshot`` (an index as in :meth:`snapshot`), the network at that snapshot of a
         run whose network evolves: source, target and strength."""
-        out = {name: self.f["network"][name][...] for name in self.f["network"]}
-        if snapshot is not None:
-            snaps = self.f["snapshots"]
-            out = {"source": out["source"], "target": snaps["edge_target"][snapshot],
-                   "strength": snaps["edge_strength"][snapshot]}
-        return out
+        if snapshot is None:
+            return {name: self.f["network"][name][...] for name in self.f["network"]}
+        snaps = self.f["snapshots"]
+        target = snaps["edge_target"][snapshot]
+        # Each agent's edges follow it in the agents' (Hilbert) order, k of them.
+        gid = self.f["agents/gid"][...]
+        source = np.repeat(gid, target.shape[0] // max(gid.shape[0], 1))
+        return {"source": source, "target": target,
+                "strength": snaps["edge_strength"][snapshot]}
 
 
 def open_run(path: str) -> RunOutput:

@@ -103,7 +103,8 @@ class Defi:
         # Stress shocks (scenario [stress]): oracle factors, bridges to reopen.
         self.shocks = scenario.stress
         self.oracle_factor = np.ones(len(self.assets))
-        self._reopen = {}
+        # Per bridge: the first tick it is open again after halts (0: never halted).
+        self._halted_until = np.zeros(len(self.market.bridges))
         self.lp_shares = np.zeros(n)
         self.providers = LiquidityProviders(np.flatnonzero(self.kind == self.k.TYPE_LIQUIDITY),
                                             p.lp_fraction,
@@ -411,8 +412,6 @@ class Defi:
         n_slots = len(self.slots)
         removed = np.zeros(n_slots)
         book = self.bridging.book
-        for b in self._reopen.pop(tick, ()):
-            book.halted[2 * b:2 * b + 2] = False
         for shock in self.shocks:
             if shock.tick != tick:
                 continue
@@ -426,14 +425,15 @@ class Defi:
                     reserve[i] -= taken
                     removed[slot] += taken
             elif shock.kind == "halt":
-                a, _, b = shock.target.partition("->")
-                ends = [(br.from_chain, br.to_chain) for br in self.market.bridges]
-                k = ends.index((a, b)) if (a, b) in ends else ends.index((b, a))
-                book.halted[2 * k:2 * k + 2] = True
-                if shock.duration:
-                    self._reopen.setdefault(tick + shock.duration, []).append(k)
+                # Every bridge between the two chains, until the latest of its halts ends.
+                ends = set(shock.target.split("->"))
+                until = tick + shock.duration if shock.duration else math.inf
+                for k, br in enumerate(self.market.bridges):
+                    if {br.from_chain, br.to_chain} == ends:
+                        self._halted_until[k] = max(self._halted_until[k], until)
             elif shock.kind == "default":
                 removed += self._write_off(np.asarray(shock.agents, dtype=np.int64))
+        book.halted[:] = np.repeat(self._halted_until > tick, 2)
         return removed
 
     def _write_off(self, gids) -> np.ndarray:

@@ -1,9 +1,8 @@
 """Numpy twin of ``cython_kernels/formation.pyx`` (same arguments, same results).
 
 ``edge_strengths`` is vectorised in the kernel's order of operations.
-``form_edges`` loops over the rows that have a weak edge (each decision
-depends on the ones before it in the row), which is slow but only the
-reference.
+``form_edges`` is vectorised over the rows and steps through the places
+in a row (each decision depends on the ones before it in the row).
 """
 
 import numpy as np
@@ -37,56 +36,101 @@ def edge_strengths(indptr, indices, s, edge_decay, eta, growth):
     eta[:] = np.minimum(np.maximum(v, 0.0), 1.0)
 
 
-def _uniform(seed, me, tick, draw):
-    out = np.empty(1)
-    rng.uniform(seed, np.array([me], dtype=np.int64), tick, STREAM_FORM, draw, out)
-    return float(out[0])
+def _uniform(seed, gid, tick, draw):
+    out = np.empty(gid.shape[0])
+    rng.uniform(seed, gid, tick, STREAM_FORM, draw, out)
+    return out
+
+
+def _padded(indptr, rows, values, fill):
+    """(len(rows), max degree) matrix of each row's values, padded with ``fill``."""
+    degree = indptr[rows + 1] - indptr[rows]
+    width = int(degree.max(initial=0))
+    out = np.full((rows.shape[0], width), fill, dtype=values.dtype)
+    for c in range(width):  # one pass per place in a row, not per agent
+        has = degree > c
+        out[has, c] = values[indptr[rows[has]] + c]
+    return out
 
 
 def form_edges(indptr, indices, slot_gid, x, y, ghost_gid, ghost_x, ghost_y, target, eta,
                eta_min, eta0, p_long, n_total, seed, tick, counts):
-    """Numpy twin of ``formation.form_edges``."""
+    """Numpy twin of ``formation.form_edges``: vectorised over the rows, one step per
+    place in a row (each row's decisions depend on its earlier places only)."""
     n = indptr.shape[0] - 1
-    weak = eta < eta_min
-    rows = np.flatnonzero(np.add.reduceat(np.append(weak, False).astype(np.int64),
-                                          indptr[:-1]) * (indptr[1:] > indptr[:-1])) \
-        if n else np.empty(0, dtype=np.int64)
-    for i in rows:
-        r0, r1 = int(indptr[i]), int(indptr[i + 1])
-        strong = np.flatnonzero(eta[r0:r1] >= eta_min)
-        best = r0 + strong[np.argmax(eta[r0:r1][strong])] if strong.size else -1
-        me = int(slot_gid[i])
-        for e in range(r0, r1):
-            if eta[e] >= eta_min:
-                continue
-            draw = DRAWS_PER_SLOT * (e - r0)
-            cand = -1
-            if best < 0 or _uniform(seed, me, tick, draw) < p_long:
-                for attempt in range(1, 4):
-                    g = min(int(_uniform(seed, me, tick, draw + attempt) * float(n_total)),
-                            n_total - 1)
-                    if g != me and g not in target[r0:r1]:
-                        cand = g
-                        counts[0] += 1
-                        break
-            else:
-                j = int(indices[best])
-                if j < n:
-                    sl = indices[indptr[j]:indptr[j + 1]]
-                    g, fx, fy = slot_gid[sl], x[sl], y[sl]
-                else:
-                    g, fx, fy = ghost_gid[:, j - n], ghost_x[:, j - n], ghost_y[:, j - n]
-                ok = (g >= 0) & (g != me) & ~np.isin(g, target[r0:r1])
-                if ok.any():
-                    dx = fx[ok] - x[i]
-                    dy = fy[ok] - y[i]
-                    d2 = dx * dx + dy * dy
-                    # Nearest, then the smaller id.
-                    pick = np.lexsort((g[ok], d2))[0]
-                    cand = int(g[ok][pick])
-                    counts[1] += 1
-            if cand < 0:
-                counts[2] += 1
-            else:
-                target[e] = cand
-                eta[e] = eta0
+    if n == 0 or indptr[-1] == 0:
+        return
+    rows = np.arange(n)
+    degree = np.diff(indptr)
+    # The friend of each row: its strongest edge not below eta_min (the first of equals).
+    strength = _padded(indptr, rows, np.where(eta >= eta_min, eta, -np.inf), -np.inf)
+    has_friend = np.isfinite(strength).any(axis=1)
+    best = indptr[:-1] + np.argmax(strength, axis=1)
+    friend = np.where(has_friend, indices[np.minimum(best, indptr[-1] - 1)], -1).astype(np.int64)
+    me = slot_gid[:n]
+    # The friends' own rows (before any change): ids and positions.
+    owned_friend = (friend >= 0) & (friend < n)
+    f_owned = np.where(owned_friend, friend, 0)
+    f_slots = _padded(indptr, f_owned, indices.astype(np.int64), -1)
+    width = max(f_slots.shape[1], ghost_gid.shape[0])
+    cand_gid = np.full((n, width), -1, dtype=np.int64)
+    cand_x, cand_y = np.zeros((n, width)), np.zeros((n, width))
+    valid = f_slots >= 0
+    k_own = f_slots.shape[1]
+    sl = np.where(valid, f_slots, 0)
+    cand_gid[:, :k_own] = np.where(valid & owned_friend[:, None], slot_gid[sl], -1)
+    cand_x[:, :k_own] = x[sl]
+    cand_y[:, :k_own] = y[sl]
+    ghost = friend >= n
+    if ghost.any():
+        g = friend[ghost] - n
+        k = ghost_gid.shape[0]
+        cand_gid[ghost] = -1
+        cand_gid[ghost, :k] = ghost_gid[:, g].T
+        cand_x[ghost, :k] = ghost_x[:, g].T
+        cand_y[ghost, :k] = ghost_y[:, g].T
+    current = _padded(indptr, rows, target, np.int64(-2))  # each row's targets as they change
+    for c in range(int(degree.max())):
+        e_all = indptr[:-1] + c
+        live = (degree > c)
+        weak = np.zeros(n, dtype=bool)
+        weak[live] = eta[e_all[live]] < eta_min
+        r = np.flatnonzero(weak)
+        if r.size == 0:
+            continue
+        draw = DRAWS_PER_SLOT * c
+        long_range = ~has_friend[r] | (_uniform(seed, me[r], tick, draw) < p_long)
+        cand = np.full(r.shape[0], -1, dtype=np.int64)
+        # Long-range: the first of three draws that is neither i nor a neighbour.
+        lr = np.flatnonzero(long_range)
+        open_ = lr
+        for attempt in range(1, 4):
+            if open_.size == 0:
+                break
+            g = np.minimum((_uniform(seed, me[r[open_]], tick, draw + attempt)
+                            * float(n_total)).astype(np.int64), n_total - 1)
+            ok = (g != me[r[open_]]) & ~(current[r[open_]] == g[:, None]).any(axis=1)
+            cand[open_[ok]] = g[ok]
+            open_ = open_[~ok]
+        counts[0] += int(np.count_nonzero(cand[lr] >= 0))
+        # Friend of a friend: the nearest (then smaller id) that is neither i nor a neighbour.
+        ff = np.flatnonzero(~long_range)
+        if ff.size:
+            rr = r[ff]
+            g = cand_gid[rr]
+            ok = (g >= 0) & (g != me[rr][:, None])
+            ok &= ~(g[:, :, None] == current[rr][:, None, :]).any(axis=2)
+            dx = cand_x[rr] - x[rr][:, None]
+            dy = cand_y[rr] - y[rr][:, None]
+            d2 = np.where(ok, dx * dx + dy * dy, np.inf)
+            nearest = d2 == d2.min(axis=1)[:, None]
+            pick_g = np.where(ok & nearest, g, np.iinfo(np.int64).max).min(axis=1)
+            found = ok.any(axis=1)
+            cand[ff[found]] = pick_g[found]
+            counts[1] += int(np.count_nonzero(found))
+        counts[2] += int(np.count_nonzero(cand < 0))
+        got = cand >= 0
+        e = e_all[r[got]]
+        target[e] = cand[got]
+        eta[e] = eta0
+        current[r[got], c] = cand[got]

@@ -191,7 +191,9 @@ class HaloPlan:
         # agents in the order this rank asked for them, so the values line up.
         got = alltoallv(self.comm, ghosts, self.recv_counts, self.send_counts)
         # An agent may have gone to several ranks: combine its values by a reduceat over
-        # send_idx sorted once (much faster than ufunc.at), then into the owned slot.
+        # send_idx sorted once (much faster than ufunc.at), then into the owned slot. The
+        # order of the combination depends on the partition: with np.add it is exact only
+        # for integer values (below 2**53), which is what callers pass.
         if self._reduce_plan is None:
             order = np.argsort(self.send_idx, kind="stable")
             first = np.r_[True, self.send_idx[order][1:] != self.send_idx[order][:-1]] \
