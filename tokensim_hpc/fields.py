@@ -57,6 +57,8 @@ def setting(default, doc, unit="", rule=None, required=False):
 
 
 def toml_value(v) -> str:
+    if isinstance(v, tuple | list):
+        return "[" + ", ".join(toml_value(x) for x in v) + "]"
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, int):

@@ -458,6 +458,10 @@ def resolve(source: str, assignments: list[str] | None = None) -> Scenario:
     return build_scenario(data, name)
 
 
+def _kind_name(default) -> str:
+    return "a list" if isinstance(default, tuple) else type(default).__name__
+
+
 def describe_keys() -> list[tuple[str, str, str, str, str]]:
     """(key, default, unit, allowed, description) for every scenario key, for docs and --help.
 
@@ -469,7 +473,7 @@ def describe_keys() -> list[tuple[str, str, str, str, str]]:
     def add(key, f, note=""):
         rows.append((key, toml_value(f.default) if not f.metadata.get("required") else "-",
                      f.metadata.get("unit", ""),
-                     f.metadata.get("allowed", "") or type(f.default).__name__,
+                     f.metadata.get("allowed", "") or _kind_name(f.default),
                      note + f.metadata.get("doc", "")))
 
     for section, cls in SECTIONS.items():
