@@ -51,14 +51,15 @@ def edge_correlations(const int64_t[::1] indptr, const int32_t[::1] indices,
 
 def agent_moments(const double[:, ::1] holdings, const double[::1] slot_value,
                   double[::1] wealth_prev, double[::1] mean, double[::1] var, double lam,
-                  double[::1] dev, double[::1] sd):
+                  double[:, ::1] dev_sd):
     """One sample of every owned agent's return and its running moments. Local.
 
     W_i = sum over slots, in slot order, of holdings[s, i] * slot_value[s];
     r_i = W_i / wealth_prev[i] - 1 (0 when wealth_prev[i] <= 0); then
-    dev[i] = r_i - mean[i], var[i] <- lam var[i] + (1 - lam) dev^2,
-    mean[i] <- lam mean[i] + (1 - lam) r_i, sd[i] = sqrt(var[i]) and
-    wealth_prev[i] = W_i.
+    dev = r_i - mean[i], var[i] <- lam var[i] + (1 - lam) dev^2,
+    mean[i] <- lam mean[i] + (1 - lam) r_i, sd = sqrt(var[i]) and
+    wealth_prev[i] = W_i; dev_sd[i] = (dev, sd), side by side for one halo
+    exchange of pairs and the edge kernel.
     """
     cdef Py_ssize_t i, s, n = holdings.shape[1], n_slots = holdings.shape[0]
     cdef double w, r, x
@@ -70,10 +71,10 @@ def agent_moments(const double[:, ::1] holdings, const double[::1] slot_value,
             r = w / wealth_prev[i] - 1.0 if wealth_prev[i] > 0.0 else 0.0
             wealth_prev[i] = w
             x = r - mean[i]
-            dev[i] = x
+            dev_sd[i, 0] = x
             var[i] = lam * var[i] + (1.0 - lam) * (x * x)
             mean[i] = lam * mean[i] + (1.0 - lam) * r
-            sd[i] = sqrt(var[i])
+            dev_sd[i, 1] = sqrt(var[i])
 
 
 def risk_sums(const double[::1] degree, const double[::1] row_w, int64_t[:, ::1] acc):

@@ -51,11 +51,11 @@ def test_agent_moments_and_sums_twin_equal(n):
     out = []
     for mod in (cy, tw):
         prev, mean, var = prev0.copy(), mean0.copy(), var0.copy()
-        dev, sd = np.full(n + 5, np.nan), np.full(n + 5, np.nan)
-        mod.agent_moments(holdings, value, prev, mean, var, 0.8, dev, sd)
+        dev_sd = np.full((n + 5, 2), np.nan)
+        mod.agent_moments(holdings, value, prev, mean, var, 0.8, dev_sd)
         acc = np.zeros((5, NACC), dtype=np.int64)
-        mod.risk_sums(degree, sd[:n] * 100, acc)
-        out.append((prev, mean, var, dev[:n], sd[:n], normalize(acc)))
+        mod.risk_sums(degree, dev_sd[:n, 1] * 100, acc)
+        out.append((prev, mean, var, dev_sd[:n, 0], dev_sd[:n, 1], normalize(acc)))
     for a, b in zip(*out, strict=True):
         np.testing.assert_array_equal(a, b)
     wealth = (holdings * value[:, None]).sum(axis=0)

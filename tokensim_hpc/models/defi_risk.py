@@ -84,16 +84,16 @@ class SystemicRisk:
             self.degree = self._connectedness()
         if self.n_edges is None:
             self.n_edges = int(allreduce_sum_int(d.comm, np.array([self.cov.shape[0]]))[0])
-        dev, sd = np.zeros(slots), np.zeros(slots)
+        dev_sd = np.zeros((slots, 2))
         self.kr.agent_moments(holdings, slot_value, self.wealth_prev, self.mean, self.var, lam,
-                              dev, sd)
+                              dev_sd)
         self.samples += 1
         if self.samples == 1:
             return self.last  # no return yet (r = 0 left the moments at 0)
-        d.halo.exchange(dev, sd)
+        # One halo exchange of (dev, sd) pairs, as complex numbers of the same 16 bytes.
+        d.halo.exchange(dev_sd.view(np.complex128).reshape(-1))
         row_w = np.empty(n)
-        self.kr.edge_correlations(d.indptr, d.indices, np.column_stack((dev, sd)), self.cov,
-                                  lam, row_w)
+        self.kr.edge_correlations(d.indptr, d.indices, dev_sd, self.cov, lam, row_w)
         acc = new_accumulators(5)
         self.kr.risk_sums(self.degree, row_w, acc)
         s_d, s_d2, s_wd2, s_wd, s_w = allreduce_exact(d.comm, acc)

@@ -30,7 +30,7 @@ def edge_correlations(indptr, indices, dev_sd, cov, lam, row_sum):
     row_sum[:n] = acc
 
 
-def agent_moments(holdings, slot_value, wealth_prev, mean, var, lam, dev, sd):
+def agent_moments(holdings, slot_value, wealth_prev, mean, var, lam, dev_sd):
     """Numpy twin of ``risk.agent_moments``."""
     n = holdings.shape[1]
     w = np.zeros(n)
@@ -40,10 +40,10 @@ def agent_moments(holdings, slot_value, wealth_prev, mean, var, lam, dev, sd):
         r = np.where(wealth_prev > 0.0, w / wealth_prev - 1.0, 0.0)
     wealth_prev[:] = w
     x = r - mean
-    dev[:n] = x
+    dev_sd[:n, 0] = x
     var[:] = lam * var + (1.0 - lam) * (x * x)
     mean[:] = lam * mean + (1.0 - lam) * r
-    sd[:n] = np.sqrt(var)
+    dev_sd[:n, 1] = np.sqrt(var)
 
 
 def risk_sums(degree, row_w, acc):
