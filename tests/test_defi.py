@@ -207,6 +207,16 @@ def test_the_network_evolves_and_stays_well_formed(runs):
     rows = last["target"].reshape(-1, k)
     srt = np.sort(rows, axis=1)
     assert not np.any(srt[:, 1:] == srt[:, :-1]) and not np.any(rows == gid[:, None])
+    # The tie in-strengths and the 20 most central agents of each snapshot agree.
+    with open_run(runs[3]) as run:
+        snap = run.snapshot(-1)
+    want = np.bincount(np.searchsorted(gid, last["target"]) if np.all(np.diff(gid) > 0)
+                       else np.argsort(gid)[np.searchsorted(np.sort(gid), last["target"])],
+                       weights=last["strength"], minlength=gid.size)
+    np.testing.assert_allclose(snap["in_strength"], want, rtol=1e-12)
+    order = np.lexsort((gid, -snap["in_strength"]))[:20]
+    assert snap["central_id"].tolist() == gid[order].tolist()
+    assert np.array_equal(snap["central_strength"], snap["in_strength"][order])
     changed = int((first["target"] != last["target"]).sum())
     formed = rewired.to_numpy()[:, :2].sum()
     assert 0 < changed <= formed

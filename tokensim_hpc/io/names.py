@@ -147,6 +147,11 @@ DEFI_SNAPSHOTS = {
     "snapshots/cluster": ("1", "cluster of each agent at the last clustering before the "
                           "snapshot: the smallest agent id in the cluster (its own id before "
                           "the first), for aggregates over any cluster", None),
+    "snapshots/in_strength": ("1", "tie in-strength of each agent per snapshot: the sum of "
+                              "the strengths eta of the edges pointing at it", None),
+    "snapshots/central_id": ("1", "per snapshot, the ids of the 20 agents of largest tie "
+                             "in-strength, the largest first (ties: smaller id)", None),
+    "snapshots/central_strength": ("1", "their tie in-strengths (same order)", None),
     "snapshots/edge_target": ("1", "global id of each edge's target per snapshot (E edges in "
                               "the order of network/source: k per agent, rows in Hilbert "
                               "order)", None),

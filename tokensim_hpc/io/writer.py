@@ -63,9 +63,12 @@ def _collective_dxpl():
 
 
 _INTEGER_DATASETS = ("agents/gid", "agents/type", "agents/pool", "snapshots/edge_target",
-                     "snapshots/cluster")
+                     "snapshots/cluster", "snapshots/central_id")
 # Snapshot columns over the network's edges (E of them, in CSR order) instead of agents.
 _EDGE_COLUMN = "edge_"
+# Snapshot rows of the most central agents: the same few values on every rank.
+_TOP_COLUMN = "central_"
+TOP_AGENTS = 20
 
 
 class RunWriter:
@@ -149,7 +152,9 @@ class RunWriter:
             for path in self.catalogue:
                 if path.startswith("snapshots/") and path != "snapshots/tick":
                     edges = path.startswith("snapshots/" + _EDGE_COLUMN)
-                    self._dataset(path, (n_snap, self.n_edges if edges else n),
+                    top = path.startswith("snapshots/" + _TOP_COLUMN)
+                    width = self.n_edges if edges else (min(TOP_AGENTS, n) if top else n)
+                    self._dataset(path, (n_snap, width),
                                   "i8" if path in _INTEGER_DATASETS else "f8"
                                   ).dims[0].attach_scale(stick)
         if sc.output.network:
@@ -231,6 +236,9 @@ class RunWriter:
             col = np.asarray(col)
             if name.startswith(_EDGE_COLUMN):  # edges follow their rows, like network/*
                 self._write(f"snapshots/{name}", edge_offset, col, row=row)
+            elif name.startswith(_TOP_COLUMN):  # identical on every rank: rank 0 writes
+                self._write(f"snapshots/{name}", 0, col if self.comm.rank == 0 else col[:0],
+                            row=row)
             elif col.ndim == 2:  # (n_axis, n_owned): one row per entry of the second axis
                 for k in range(col.shape[0]):
                     self._write(f"snapshots/{name}", domain.offset, col[k], row=(row, k))

@@ -31,6 +31,7 @@ from ..markets.oracle import GBMOracle, TableOracle, read_prices
 from ..markets.spec import arbitrage_pairs
 from ..parallel.messages import MessageBoard
 from ..parallel.reduce import allreduce_exact, allreduce_sum_int, new_accumulators
+from ..risk.centrality import in_strength, top_agents
 from .defi_bridging import InventoryBridging
 from .defi_clusters import Clusters
 from .defi_lending import Borrowers
@@ -41,6 +42,7 @@ from .defi_risk import SystemicRisk
 from .holdings import record_changes
 
 TOP_CLUSTERS = 5  # clusters whose aggregates are recorded, the largest first
+TOP_CENTRAL = 20  # most central agents recorded per snapshot
 TYPE_NAMES = ("noise", "herding", "fundamentalist", "arbitrageur", "liquidity", "payment",
               "borrower", "portfolio")
 # Draws of the set-up stream (a counter-based stream of its own, tick 0).
@@ -238,9 +240,13 @@ class Defi:
                 "target_weight": self.target, "risk_aversion": self.risk_aversion}
 
     def snapshot(self) -> dict:
-        """Owned agents' columns for an output snapshot. Local."""
+        """Owned agents' columns for an output snapshot, and the most central agents.
+        Collective (the in-strengths and the top agents are)."""
         col, debt = self.borrowers.columns(self.d.n_owned)
+        strength = in_strength(self.d, self.network.eta)
+        ids, scores = top_agents(self.d, strength, min(TOP_CENTRAL, self.d.n_total))
         return {"sentiment": self.s[:self.d.n_owned], "holdings": self.holdings,
+                "in_strength": strength, "central_id": ids, "central_strength": scores,
                 "lp_shares": self.lp_shares, "collateral": col, "debt": debt,
                 "cluster": self.clusters.labels, "wealth": self.agent_wealth(),
                 **self.network.snapshot()}
