@@ -515,6 +515,11 @@ class Defi:
             out.append(f"  network       {int(formed[0] + formed[1]):,} weak edges replaced "
                        f"({int(formed[0]):,} long range, {int(formed[1]):,} friend of friend); "
                        f"mean strength {records['edge_strength'][-1]:.3f} at the last pruning")
+        r_sys = records["systemic_risk"]
+        if np.isfinite(r_sys).any():
+            out.append(f"  systemic risk R_sys {r_sys[np.isfinite(r_sys)][-1]:.4f} at the last "
+                       f"sample (mean return correlation of ties "
+                       f"{records['mean_correlation'][-1]:.3f})")
         out.append(f"  total wealth  {records['total_wealth'][0]:.6e} -> "
                    f"{records['total_wealth'][-1]:.6e} quote")
         return out
