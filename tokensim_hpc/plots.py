@@ -42,14 +42,17 @@ def plot_run(path: str, out: str, snapshot: int = -1, max_points: int = 200_000)
         ts = run.timeseries() if model == "b1" else None
         frames = {name: run.series(name) for name in
                   ("pool_price", "oracle_price", "orders", "sentiment_by_type",
-                   "wealth_by_type")} if model == "defi" else {}
+                   "wealth_by_type", "liquidations")} if model == "defi" else {}
+        if model == "defi":
+            frames["scalars"] = run.timeseries()
         snap = run.snapshot(snapshot) if len(run.snapshot_ticks) else None
         name = run.attrs.get("scenario_name", "")
         n_agents = int(run.attrs.get("n_agents", 0))
         ranks = int(run.attrs.get("ranks", 0))
-    fig = plt.figure(figsize=(14, 7), constrained_layout=True)
-    grid = fig.add_gridspec(2, 3)
-    axes = [fig.add_subplot(grid[k // 2, k % 2]) for k in range(4)]
+    rows = 3 if model == "defi" else 2
+    fig = plt.figure(figsize=(14, 3.5 * rows), constrained_layout=True)
+    grid = fig.add_gridspec(rows, 3)
+    axes = [fig.add_subplot(grid[k // 2, k % 2]) for k in range(2 * rows)]
     if model == "defi":
         _defi_panels(axes, frames)
     else:
@@ -105,3 +108,15 @@ def _defi_panels(axes, frames) -> None:
         axes[3].plot(wealth.index, wealth[kind] / wealth[kind].iloc[0], lw=1.0, label=kind)
     axes[3].set_ylabel("wealth / first (by type)")
     axes[3].legend(fontsize=7)
+    scalars = frames["scalars"]
+    axes[4].plot(scalars.index, scalars["systemic_risk"], lw=1.2, label="R_sys")
+    axes[4].plot(scalars.index, scalars["mean_correlation"], lw=1.0,
+                 label="mean return correlation of ties")
+    axes[4].set_ylabel("systemic risk (paper 6.1)")
+    axes[4].legend(fontsize=7)
+    axes[5].plot(frames["liquidations"].index, frames["liquidations"].sum(axis=1), lw=1.0,
+                 label="liquidations per tick")
+    axes[5].plot(scalars.index, scalars["edge_strength"] * 100.0, lw=1.0,
+                 label="mean tie strength x 100")
+    axes[5].set_ylabel("liquidations; tie strength")
+    axes[5].legend(fontsize=7)
