@@ -14,7 +14,8 @@ exactly as the paper writes it, with
   lam = 2^(-1 / halflife), at every sample dev_i = r_i - m_i,
   var_i <- lam var_i + (1 - lam) dev_i^2, cov_ij <- lam cov_ij +
   (1 - lam) dev_i dev_j (per edge, Cython ``risk.edge_correlations``),
-  m_i <- lam m_i + (1 - lam) r_i and w_ij = cov_ij / (sd_i sd_j).
+  m_i <- lam m_i + (1 - lam) r_i and w_ij = cov_ij (1/sd_i) (1/sd_j)
+  (0 when either standard deviation is below 1e-150).
 
 R_sys is 1 when every agent has the same connectedness and falls as
 correlated neighbours differ in connectedness. The neighbours' deviations
@@ -84,16 +85,16 @@ class SystemicRisk:
             self.degree = self._connectedness()
         if self.n_edges is None:
             self.n_edges = int(allreduce_sum_int(d.comm, np.array([self.cov.shape[0]]))[0])
-        dev_sd = np.zeros((slots, 2))
+        dev_isd = np.zeros((slots, 2))
         self.kr.agent_moments(holdings, slot_value, self.wealth_prev, self.mean, self.var, lam,
-                              dev_sd)
+                              dev_isd)
         self.samples += 1
         if self.samples == 1:
             return self.last  # no return yet (r = 0 left the moments at 0)
-        # One halo exchange of (dev, sd) pairs, as complex numbers of the same 16 bytes.
-        d.halo.exchange(dev_sd.view(np.complex128).reshape(-1))
+        # One halo exchange of (dev, 1/sd) pairs, as complex numbers of the same 16 bytes.
+        d.halo.exchange(dev_isd.view(np.complex128).reshape(-1))
         row_w = np.empty(n)
-        self.kr.edge_correlations(d.indptr, d.indices, dev_sd, self.cov, lam, row_w)
+        self.kr.edge_correlations(d.indptr, d.indices, dev_isd, self.cov, lam, row_w)
         acc = new_accumulators(5)
         self.kr.risk_sums(self.degree, row_w, acc)
         s_d, s_d2, s_wd2, s_wd, s_w = allreduce_exact(d.comm, acc)

@@ -9,28 +9,29 @@ import numpy as np
 
 from . import exactsum
 
+SD_MIN = 1e-150
 
-def edge_correlations(indptr, indices, dev_sd, cov, lam, row_sum):
+
+def edge_correlations(indptr, indices, dev_isd, cov, lam, row_sum):
     """Numpy twin of ``risk.edge_correlations``."""
-    dev, sd = dev_sd[:, 0], dev_sd[:, 1]
+    dev, isd = dev_isd[:, 0], dev_isd[:, 1]
     n = indptr.shape[0] - 1
     degree = np.diff(indptr)
     src = np.repeat(np.arange(n), degree)
     j = indices.astype(np.int64)
     cov[:] = lam * cov + (1.0 - lam) * (dev[src] * dev[j])
-    den = sd[src] * sd[j]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        w = np.where(den > 0.0, cov / den, 0.0)
+    scale = isd[src] * isd[j]
+    w = cov * scale
     acc = np.zeros(n)
     for c in range(int(degree.max(initial=0))):
         rows = np.flatnonzero(degree > c)
         e = indptr[rows] + c
-        # Where den is 0 the kernel adds nothing: acc + 0.0 == acc, except -0.0 + 0.0.
-        acc[rows] = np.where(den[e] > 0.0, acc[rows] + w[e], acc[rows])
+        # Where the scale is 0 the kernel adds nothing (acc + 0.0 would turn -0.0 into 0.0).
+        acc[rows] = np.where(scale[e] > 0.0, acc[rows] + w[e], acc[rows])
     row_sum[:n] = acc
 
 
-def agent_moments(holdings, slot_value, wealth_prev, mean, var, lam, dev_sd):
+def agent_moments(holdings, slot_value, wealth_prev, mean, var, lam, dev_isd):
     """Numpy twin of ``risk.agent_moments``."""
     n = holdings.shape[1]
     w = np.zeros(n)
@@ -40,10 +41,12 @@ def agent_moments(holdings, slot_value, wealth_prev, mean, var, lam, dev_sd):
         r = np.where(wealth_prev > 0.0, w / wealth_prev - 1.0, 0.0)
     wealth_prev[:] = w
     x = r - mean
-    dev_sd[:n, 0] = x
+    dev_isd[:n, 0] = x
     var[:] = lam * var + (1.0 - lam) * (x * x)
     mean[:] = lam * mean + (1.0 - lam) * r
-    dev_sd[:n, 1] = np.sqrt(var)
+    sd = np.sqrt(var)
+    with np.errstate(divide="ignore"):
+        dev_isd[:n, 1] = np.where(sd >= SD_MIN, 1.0 / sd, 0.0)
 
 
 def risk_sums(degree, row_w, acc):
