@@ -153,6 +153,51 @@ def test_run_sbatch_sources_site_env(cluster: SlurmCluster, tmp_path: Path) -> N
     assert out.exists()
 
 
+STRESS = """
+[run]
+model = "defi"
+ticks = 12
+
+[agents]
+n = 2000
+
+[[chains]]
+name = "ethereum"
+tokens = ["ETH", "USDC"]
+
+[[pools]]
+chain = "ethereum"
+base = "ETH"
+quote = "USDC"
+reserve_base = 2000.0
+reserve_quote = 6000000.0
+
+[[stress.shocks]]
+name = "crash"
+tick = 6
+kind = "oracle"
+target = "ETH"
+size = 0.4
+"""
+
+
+def test_run_sbatch_runs_a_stress_test(cluster: SlurmCluster, tmp_path: Path) -> None:
+    """``TOKENSIM_COMMAND=stress``: the base case and the shock in one file."""
+    scenario = tmp_path / "shock.toml"
+    scenario.write_text(STRESS)
+    out = tmp_path / "stress.h5"
+    env = job_env("srun")
+    env["TOKENSIM_COMMAND"] = "stress"
+    result = submit_run(cluster, tmp_path, [str(scenario), str(out), "--quiet"], env)
+    assert result.state == "COMPLETED", describe(result, cluster)
+    assert "-m tokensim_hpc stress" in result.output()
+    with h5py.File(out, "r") as h5:
+        assert list(h5.attrs["runs"]) == ["base", "crash"] and h5.attrs["complete"]
+        base, crash = h5["base/oracle_price"][()], h5["crash/oracle_price"][()]
+    assert np.array_equal(crash[:5], base[:5])
+    assert np.array_equal(crash[5:], base[5:] * 0.6)
+
+
 def test_failing_run_fails_the_job(cluster: SlurmCluster, tmp_path: Path) -> None:
     """An unknown scenario makes the simulator, and so the job, fail."""
     out = tmp_path / "none.h5"
