@@ -110,6 +110,8 @@ def _cmd_keys(args) -> int:
         print("| key | default | unit | allowed | meaning |\n|---|---|---|---|---|")
         for key, default, unit, allowed, doc in describe_keys():
             shown = "required" if default == "-" else f"`{default}`"
+            # A "|" inside a cell (as in |s_i - s_j|) would end it: escaped.
+            allowed, doc = allowed.replace("|", "\\|"), doc.replace("|", "\\|")
             print(f"| `{key}` | {shown} | {unit} | {allowed} | {doc} |")
         return 0
     for key, default, unit, allowed, doc in describe_keys():

@@ -54,7 +54,7 @@ class ShockSpec:
                         rule=_NAME, required=True)
     tick: int = setting(1, "the shock happens at the start of this tick", "tick", int_min(1),
                         required=True)
-    kind: str = setting("oracle", "oracle | drain | halt | default",
+    kind: str = setting("oracle", "the kind of shock: oracle, drain, halt or default",
                         rule=((lambda v: v in KINDS), "one of " + ", ".join(map(repr, KINDS))),
                         required=True)
     target: str = setting("", "oracle: a base token; drain: a pool (chain:BASE/QUOTE); halt: "
