@@ -393,6 +393,28 @@ def test_liquidation_cascades_happen_are_conserved_and_rank_independent(tmp_path
     _check_conservation(files[3])
 
 
+def _oracle_runs(tmp_path, spec):
+    """The CRASH scenario with its oracle from ``spec``, run without and with the Kalman
+    filter (q = 0 and 5, r = 100): (the scenario file, {q: the first pool's oracle
+    series})."""
+    scenario = tmp_path / "file.toml"
+    scenario.write_text(CRASH.replace('oracle_mu = -1.0', f'oracle_file = "{spec}"'))
+    series = {}
+    for q in (0.0, 5.0):
+        out = tmp_path / f"file{q}.h5"
+        simulate(2, out, f"model.oracle_kalman_q={q}", "model.oracle_kalman_r=100.0",
+                 scenario=str(scenario))
+        with h5py.File(out, "r") as f:
+            series[q] = f["timeseries/oracle_price"][:, 0]
+    return scenario, series
+
+
+def _run_with_oracle_file(scenario, out, spec):
+    """``run`` of ``scenario`` with model.oracle_file = ``spec`` on 2 ranks."""
+    return mpirun(2, ["-m", "tokensim_hpc", "run", str(scenario), "-o", str(out),
+                      "--set", f'model.oracle_file="{spec}"'], timeout=60)
+
+
 def test_oracle_prices_from_a_file_with_a_kalman_filter(tmp_path):
     """model.oracle_file replaces the GBM: the oracle series is the file's rows 1..ticks,
     smoothed when model.oracle_kalman_q > 0; a file without the pool's token is refused
@@ -403,20 +425,13 @@ def test_oracle_prices_from_a_file_with_a_kalman_filter(tmp_path):
     prices = 3000 * np.exp(np.cumsum(rs.normal(0, 0.01, 25)))
     csv = tmp_path / "prices.csv"
     csv.write_text("ETH,BTC\n" + "".join(f"{p!r},{2 * p!r}\n" for p in prices))
-    scenario = tmp_path / "file.toml"
-    scenario.write_text(CRASH.replace('oracle_mu = -1.0', f'oracle_file = "{csv}"'))
-    for q in (0.0, 5.0):
-        out = tmp_path / f"file{q}.h5"
-        simulate(2, out, f"model.oracle_kalman_q={q}", "model.oracle_kalman_r=100.0",
-                 scenario=str(scenario))
-        with h5py.File(out, "r") as f:
-            oracle = f["timeseries/oracle_price"][:, 0]
+    scenario, series = _oracle_runs(tmp_path, csv)
+    for q, oracle in series.items():
         want = prices if q == 0.0 else kalman_smooth(prices[:, None], q, 100.0)[:, 0]
         np.testing.assert_array_equal(oracle, want[1:])
     bad = tmp_path / "bad.csv"
     bad.write_text("BTC\n1.0\n")
-    proc = mpirun(2, ["-m", "tokensim_hpc", "run", str(scenario), "-o", str(tmp_path / "x.h5"),
-                      "--set", f'model.oracle_file="{bad}"'], timeout=60)
+    proc = _run_with_oracle_file(scenario, tmp_path / "x.h5", bad)
     assert proc.returncode == 2
     assert "model.oracle_file" in proc.stderr and "no column 'ETH'" in proc.stderr
 
@@ -448,21 +463,13 @@ def test_oracle_prices_from_an_hdf5_file(tmp_path, layout):
     eth = 3000 * np.exp(np.cumsum(rs.normal(0, 0.01, 30)))
     btc = 60000 * np.exp(np.cumsum(rs.normal(0, 0.01, 30)))
     spec = _write_hdf5_prices(tmp_path / "prices.h5", layout, {"BTC": btc, "ETH": eth})
-    scenario = tmp_path / "file.toml"
-    scenario.write_text(CRASH.replace('oracle_mu = -1.0', f'oracle_file = "{spec}"'))
-    for q in (0.0, 5.0):
-        out = tmp_path / f"file{q}.h5"
-        simulate(2, out, f"model.oracle_kalman_q={q}", "model.oracle_kalman_r=100.0",
-                 scenario=str(scenario))
-        with h5py.File(out, "r") as f:
-            oracle = f["timeseries/oracle_price"][:, 0]
+    scenario, series = _oracle_runs(tmp_path, spec)
+    for q, oracle in series.items():
         want = eth if q == 0.0 else kalman_smooth(eth[:, None], q, 100.0)[:, 0]
         assert oracle.shape == (24,)
         np.testing.assert_array_equal(oracle, want[1:25])
     bad = _write_hdf5_prices(tmp_path / "bad.h5", layout, {"BTC": btc})
-    out = tmp_path / "x.h5"
-    proc = mpirun(2, ["-m", "tokensim_hpc", "run", str(scenario), "-o", str(out),
-                      "--set", f'model.oracle_file="{bad}"'], timeout=60)
+    proc = _run_with_oracle_file(scenario, tmp_path / "x.h5", bad)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     what = "no column 'ETH'" if layout == "table" else "no dataset 'ETH'"
     assert f"model.oracle_file = '{bad}' is not allowed" in proc.stderr

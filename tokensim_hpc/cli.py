@@ -26,6 +26,18 @@ default and what is allowed: python -m tokensim_hpc keys
 """
 
 
+def _simulation_arguments(parser, scenario_help: str, output_help: str) -> None:
+    """The arguments of the commands that simulate (run, stress)."""
+    parser.add_argument("scenario", help=scenario_help)
+    parser.add_argument("-o", "--output", metavar="OUT.h5", help=output_help)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a scenario value, e.g. --set agents.n=1000000 "
+                             "(repeatable)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing output file")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines or summary")
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m tokensim_hpc",
@@ -40,13 +52,8 @@ def _parser() -> argparse.ArgumentParser:
         description="Run a scenario on every rank of MPI_COMM_WORLD and write one HDF5 "
                     "file. Results are bit-identical on any number of ranks.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    run.add_argument("scenario", help="TOML file or built-in scenario name (see `scenarios`)")
-    run.add_argument("-o", "--output", metavar="OUT.h5",
-                     help="output HDF5 file (default: SCENARIO_NAME.h5 in the current folder)")
-    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                     help="override a scenario value, e.g. --set agents.n=1000000 (repeatable)")
-    run.add_argument("--overwrite", action="store_true", help="replace an existing output file")
-    run.add_argument("--quiet", action="store_true", help="no progress lines or summary")
+    _simulation_arguments(run, "TOML file or built-in scenario name (see `scenarios`)",
+                          "output HDF5 file (default: SCENARIO_NAME.h5 in the current folder)")
 
     stress = sub.add_parser(
         "stress", help="run the base case and each [stress] shock; write their differences",
@@ -55,13 +62,8 @@ def _parser() -> argparse.ArgumentParser:
                     "the base case until its shock's tick), and write their time series and "
                     "shock-minus-base differences side by side in one HDF5 file.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    stress.add_argument("scenario", help="TOML file with [[stress.shocks]], or a built-in name")
-    stress.add_argument("-o", "--output", metavar="OUT.h5",
-                        help="stress file (default: SCENARIO_NAME-stress.h5)")
-    stress.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a scenario value (repeatable)")
-    stress.add_argument("--overwrite", action="store_true", help="replace an existing file")
-    stress.add_argument("--quiet", action="store_true", help="no progress lines or summary")
+    _simulation_arguments(stress, "TOML file with [[stress.shocks]], or a built-in name",
+                          "stress file (default: SCENARIO_NAME-stress.h5)")
 
     show = sub.add_parser("show", help="print the resolved scenario with every default",
                           description="Print the resolved scenario as TOML (no MPI needed).")

@@ -77,7 +77,8 @@ class Domain:
             return np.full(int(self.indptr[-1]), self.uniform_weight)
         return self.weights
 
-    def rebuild_halo(self, target_gid: np.ndarray | None = None, mode: str | None = None) -> None:
+    def rebuild_halo(self, target_gid: np.ndarray | None = None, mode: str | None = None,
+                     changed: np.ndarray | None = None) -> None:
         """Rebuild the halo plan after the network changed. Collective.
 
         ``target_gid`` holds the new global id of every edge's target in CSR
@@ -86,13 +87,16 @@ class Domain:
         recomputes the interior and boundary rows and frees the old plan.
         The ghost count changes: columns with ghost slots (such as B1's
         sentiment) must be reallocated to ``n_owned + halo.n_ghost`` slots
-        by the model that owns them.
+        by the model that owns them. ``changed`` (a mask in CSR order), when the
+        caller knows which edges got a new target, saves comparing the targets.
         """
-        old = self.edge_targets()
+        old = self.edge_targets() if target_gid is None or changed is None else None
         targets = old if target_gid is None else np.asarray(target_gid)
+        if changed is None:
+            changed = targets != old
         # Edges whose owned target did not change keep their slot; only the others are
         # looked up by id (most of a large rank's edges are owned and unchanged).
-        hint = np.where((self.indices < self.n_owned) & (targets == old), self.indices,
+        hint = np.where((self.indices < self.n_owned) & ~changed, self.indices,
                         -1).astype(np.int32)
         del old
         plan = HaloPlan(self.comm, self.gid, targets, self.directory, mode or self.halo.mode,

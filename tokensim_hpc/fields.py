@@ -69,6 +69,17 @@ def toml_value(v) -> str:
     return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def toml_tables(table: str, entries, keys=None) -> list[str]:
+    """Lines of a TOML array of tables ``[[table]]``, one per dataclass entry, every
+    field written; ``keys`` renames fields whose TOML key differs."""
+    lines = []
+    for entry in entries:
+        lines.append(f"\n[[{table}]]")
+        for key, value in entry.__dict__.items():
+            lines.append(f"{(keys or {}).get(key, key)} = {toml_value(value)}")
+    return lines
+
+
 def coerce(key: str, f: dataclasses.Field, value):
     """Check a value's type against the field's default type (int widens to float)."""
     kind = type(f.default)

@@ -38,7 +38,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .errors import ScenarioError
-from .fields import build_section, float_range, int_min, setting
+from .fields import build_section, float_range, int_min, setting, toml_tables
 
 KINDS = ("oracle", "drain", "halt", "default")
 _RESERVED = ("base", "difference", "tick")
@@ -141,13 +141,5 @@ def _check_target(key, shock, assets, pools, bridges, n_agents) -> None:
 
 def to_toml(shocks) -> str:
     """The shocks as TOML (every field written)."""
-    from .fields import toml_value
-
-    lines = []
-    for shock in shocks:
-        lines.append("\n[[stress.shocks]]")
-        for key, value in shock.__dict__.items():
-            text = ("[" + ", ".join(toml_value(v) for v in value) + "]"
-                    if isinstance(value, tuple) else toml_value(value))
-            lines.append(f"{key} = {text}")
+    lines = toml_tables("stress.shocks", shocks)
     return "\n".join(lines) + ("\n" if lines else "")

@@ -169,6 +169,16 @@ DEFI_AGENTS = {
                              "lambda", None),
 }
 
+# Snapshot datasets whose last axis is not the agents: "edges", the network's E edges in
+# the order of network/source (each rank writes its rows' edges), or the name of an axis
+# whose labels the model gives, for a few values that are the same on every rank.
+SNAPSHOT_EXTENT = {
+    "snapshots/edge_target": "edges",
+    "snapshots/edge_strength": "edges",
+    "snapshots/central_id": "central",
+    "snapshots/central_strength": "central",
+}
+
 MODELS = {
     "b1": {**TICK, **B1_TIMESERIES, **AGENTS, **SNAPSHOT_TICK, **B1_SNAPSHOTS, **NETWORK},
     "defi": {**TICK, **DEFI_TIMESERIES, **AGENTS, **DEFI_AGENTS, **SNAPSHOT_TICK,

@@ -64,11 +64,6 @@ def _collective_dxpl():
 
 _INTEGER_DATASETS = ("agents/gid", "agents/type", "agents/pool", "snapshots/edge_target",
                      "snapshots/cluster", "snapshots/central_id")
-# Snapshot columns over the network's edges (E of them, in CSR order) instead of agents.
-_EDGE_COLUMN = "edge_"
-# Snapshot rows of the most central agents: the same few values on every rank.
-_TOP_COLUMN = "central_"
-TOP_AGENTS = 20
 
 
 class RunWriter:
@@ -151,9 +146,10 @@ class RunWriter:
             stick.make_scale("tick")
             for path in self.catalogue:
                 if path.startswith("snapshots/") and path != "snapshots/tick":
-                    edges = path.startswith("snapshots/" + _EDGE_COLUMN)
-                    top = path.startswith("snapshots/" + _TOP_COLUMN)
-                    width = self.n_edges if edges else (min(TOP_AGENTS, n) if top else n)
+                    extent = names.SNAPSHOT_EXTENT.get(path)
+                    width = {None: n, "edges": self.n_edges}.get(extent)
+                    if width is None:
+                        width = len(self.axes[extent])
                     self._dataset(path, (n_snap, width),
                                   "i8" if path in _INTEGER_DATASETS else "f8"
                                   ).dims[0].attach_scale(stick)
@@ -234,9 +230,10 @@ class RunWriter:
         edge_offset = exscan_int(self.comm, int(domain.indptr[-1]))
         for name, col in columns.items():
             col = np.asarray(col)
-            if name.startswith(_EDGE_COLUMN):  # edges follow their rows, like network/*
+            extent = names.SNAPSHOT_EXTENT.get(f"snapshots/{name}")
+            if extent == "edges":  # edges follow their rows, like network/*
                 self._write(f"snapshots/{name}", edge_offset, col, row=row)
-            elif name.startswith(_TOP_COLUMN):  # identical on every rank: rank 0 writes
+            elif extent is not None:  # identical on every rank: rank 0 writes
                 self._write(f"snapshots/{name}", 0, col if self.comm.rank == 0 else col[:0],
                             row=row)
             elif col.ndim == 2:  # (n_axis, n_owned): one row per entry of the second axis

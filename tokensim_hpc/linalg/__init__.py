@@ -9,6 +9,7 @@ registry that makes sure every PETSc object is destroyed.
 from .petsc import (
     PREFIX,
     ExposureMatrix,
+    MatrixOwner,
     TransposeSolver,
     initialize,
     live_objects,
@@ -16,5 +17,5 @@ from .petsc import (
     split_command_line,
 )
 
-__all__ = ["PREFIX", "ExposureMatrix", "TransposeSolver", "initialize", "live_objects",
-           "slot_positions", "split_command_line"]
+__all__ = ["PREFIX", "ExposureMatrix", "MatrixOwner", "TransposeSolver", "initialize",
+           "live_objects", "slot_positions", "split_command_line"]

@@ -189,6 +189,25 @@ def _repeated_entries(indptr: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray,
     return r[1:][repeat], c[1:][repeat]
 
 
+class MatrixOwner:
+    """Base of an object that keeps one :class:`ExposureMatrix` in ``self.matrix``:
+    :meth:`close`, or leaving a ``with`` block, destroys it. Collective."""
+
+    matrix = None
+
+    def close(self) -> None:
+        """Destroy the PETSc matrix. Collective."""
+        if self.matrix is not None:
+            self.matrix.destroy()
+            self.matrix = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
 class ExposureMatrix:
     """The domain's edges as a PETSc MPIAIJ matrix in global Hilbert numbering. Collective.
 

@@ -36,7 +36,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import ScenarioError
-from ..fields import build_section, float_range, int_min, positive, setting, toml_value
+from ..fields import build_section, float_range, int_min, positive, setting, toml_tables
 
 _NAME = ((lambda v: v != "" and v.strip() == v), "a non-empty name without surrounding spaces")
 
@@ -111,18 +111,9 @@ class MarketSpec:
 
     def to_toml(self) -> str:
         """The markets as TOML arrays of tables (every field written)."""
-        lines = []
-        for table, entries in (("chains", self.chains), ("pools", self.pools),
-                               ("bridges", self.bridges)):
-            for entry in entries:
-                lines.append(f"\n[[{table}]]")
-                for key, value in entry.__dict__.items():
-                    key = {v: k for k, v in _BRIDGE_KEYS.items()}.get(key, key)
-                    if isinstance(value, tuple):
-                        text = "[" + ", ".join(toml_value(v) for v in value) + "]"
-                    else:
-                        text = toml_value(value)
-                    lines.append(f"{key} = {text}")
+        lines = (toml_tables("chains", self.chains) + toml_tables("pools", self.pools)
+                 + toml_tables("bridges", self.bridges,
+                               {v: k for k, v in _BRIDGE_KEYS.items()}))
         return "\n".join(lines) + ("\n" if lines else "")
 
 

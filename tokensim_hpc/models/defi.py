@@ -226,12 +226,18 @@ class Defi:
 
     # -- output metadata -------------------------------------------------------
 
+    @property
+    def _n_central(self) -> int:
+        """How many of the most central agents a snapshot records."""
+        return min(TOP_CENTRAL, self.d.n_total)
+
     def axes(self) -> dict:
         """Labels of the second axes of the model's datasets."""
         return {"pools": self.pools.names, "slots": [f"{c}:{t}" for c, t in self.slots],
                 "chains": self.chain_names, "types": list(TYPE_NAMES),
                 "directions": self.bridging.labels(self.market),
                 "top_clusters": [str(i + 1) for i in range(TOP_CLUSTERS)],
+                "central": [str(i + 1) for i in range(self._n_central)],
                 "formation": list(COUNT_LABELS),
                 "agent_type": list(TYPE_NAMES), "agent_pool": self.pools.names}
 
@@ -244,7 +250,7 @@ class Defi:
         Collective (the in-strengths and the top agents are)."""
         col, debt = self.borrowers.columns(self.d.n_owned)
         strength = in_strength(self.d, self.network.eta)
-        ids, scores = top_agents(self.d, strength, min(TOP_CENTRAL, self.d.n_total))
+        ids, scores = top_agents(self.d, strength, self._n_central)
         return {"sentiment": self.s[:self.d.n_owned], "holdings": self.holdings,
                 "in_strength": strength, "central_id": ids, "central_strength": scores,
                 "lp_shares": self.lp_shares, "collateral": col, "debt": debt,
@@ -456,12 +462,13 @@ class Defi:
                            np.full(who.shape[0], slot, dtype=np.int64), who, old, self.es)
         return allreduce_exact(self.d.comm, acc)
 
-    def agent_wealth(self) -> np.ndarray:
-        """Each owned agent's holdings valued at the pool prices (slot by slot: the
-        same sum on any rank count). Local."""
-        wealth = np.zeros(self.d.n_owned)
+    def agent_wealth(self, who=slice(None)) -> np.ndarray:
+        """Holdings valued at the pool prices of the owned agents ``who`` (all by
+        default), slot by slot: the same sum on any rank count. Local."""
+        holdings = self.holdings[:, who]
+        wealth = np.zeros(holdings.shape[1])
         for slot in range(len(self.slots)):
-            wealth += self.holdings[slot] * self.slot_value[slot]
+            wealth += holdings[slot] * self.slot_value[slot]
         return wealth
 
     def _resize_ghost_columns(self):
@@ -482,9 +489,7 @@ class Defi:
             member_of[labels == label] = g
         who = np.flatnonzero(member_of >= 0)
         group = member_of[who]
-        wealth = np.zeros(who.shape[0])
-        for slot in range(len(self.slots)):  # slot by slot: the same sum on any rank
-            wealth += self.holdings[slot, who] * self.slot_value[slot]
+        wealth = self.agent_wealth(who)
         acc = new_accumulators(2 * TOP_CLUSTERS)
         self.es.accumulate_grouped(self.s_new[who], group, acc)
         self.es.accumulate_grouped(wealth, TOP_CLUSTERS + group, acc)

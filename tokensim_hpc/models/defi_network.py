@@ -135,7 +135,7 @@ class NetworkFormation:
         del ghost_gid, ghost_x, ghost_y, slot_gid
         self.x = self.y = None
         self.replaced = target != before
-        d.rebuild_halo(target)
+        d.rebuild_halo(target, changed=self.replaced)
         self._positions()
         self._edge_decay()
         return mean, allreduce_sum_int(d.comm, counts)

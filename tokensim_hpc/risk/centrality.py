@@ -67,7 +67,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import RiskInputError, SolverError
-from ..linalg import ExposureMatrix, TransposeSolver
+from ..linalg import ExposureMatrix, MatrixOwner, TransposeSolver
 from ..parallel.exchange import allgatherv
 from ..parallel.mpi import allreduce_any, allreduce_max_int, allreduce_min_max
 from ..parallel.reduce import allreduce_exact_sums
@@ -84,7 +84,7 @@ class CentralityResult:
     solver: str        # KSP/PC types, e.g. gmres/jacobi
 
 
-class Centrality:
+class Centrality(MatrixOwner):
     """Centralities of the domain's edges weighted by ``weight``. Collective.
 
     Parameters
@@ -218,18 +218,6 @@ class Centrality:
                                 solver=solver)
 
     # -- lifetime
-
-    def close(self) -> None:
-        """Destroy the PETSc matrix. Collective."""
-        if self.matrix is not None:
-            self.matrix.destroy()
-            self.matrix = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 def in_strength(domain, weight=None) -> np.ndarray:

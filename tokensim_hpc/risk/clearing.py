@@ -43,7 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import RiskInputError
-from ..linalg import ExposureMatrix, TransposeSolver
+from ..linalg import ExposureMatrix, MatrixOwner, TransposeSolver
 from ..parallel.mpi import allreduce_min_max
 from ..parallel.reduce import allreduce_exact_sums, allreduce_sum_int
 from ._inputs import agent_column, edge_column, row_sums
@@ -67,7 +67,7 @@ class ClearingResult:
     residual: float           # max |p - min(pbar, Pi^T p + e)|
 
 
-class Clearing:
+class Clearing(MatrixOwner):
     """Eisenberg-Noe clearing on the domain's edges, for one or many external-asset
     vectors. Collective.
 
@@ -184,17 +184,9 @@ class Clearing:
                               residual=residual)
 
     def close(self) -> None:
-        """Destroy the PETSc matrices. Collective."""
-        if self.matrix is not None:
-            self.matrix.destroy()  # the system matrix with it
-            self.matrix = None
-            self._system = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
+        """Destroy the PETSc matrices (the system matrix with the other). Collective."""
+        super().close()
+        self._system = None
 
 
 def clearing_vector(domain, liability, external, method: str = "fda", tol: float = 1e-12,

@@ -44,7 +44,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import RiskInputError
-from ..linalg import ExposureMatrix
+from ..linalg import ExposureMatrix, MatrixOwner
 from ..parallel.mpi import allreduce_any
 from ..parallel.reduce import allreduce_exact_sums, allreduce_sum_int
 from ._inputs import agent_column, edge_column, shocked_slots
@@ -66,7 +66,7 @@ class DebtRankResult:
     state: np.ndarray    # s(T) of the owned agents (0 U, 1 D, 2 I)
 
 
-class DebtRank:
+class DebtRank(MatrixOwner):
     """DebtRank on the domain's edges, for one or many shocks. Collective.
 
     Parameters
@@ -150,18 +150,6 @@ class DebtRank:
                               initial_loss=float(initial), steps=steps,
                               n_distressed=int(counts[0]), n_defaulted=int(counts[1]),
                               h=h, state=state)
-
-    def close(self) -> None:
-        """Destroy the PETSc matrix. Collective."""
-        if self.matrix is not None:
-            self.matrix.destroy()
-            self.matrix = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 def debtrank(domain, liability, equity, value, shocked, psi=1.0, options=None) -> DebtRankResult:
