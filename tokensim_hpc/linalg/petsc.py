@@ -190,8 +190,10 @@ def _repeated_entries(indptr: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray,
 
 
 class MatrixOwner:
-    """Base of an object that keeps one :class:`ExposureMatrix` in ``self.matrix``:
-    :meth:`close`, or leaving a ``with`` block, destroys it. Collective."""
+    """Base of an object that keeps one :class:`ExposureMatrix` (or another object with
+    a ``destroy`` method, such as :class:`tokensim_hpc.risk.transpose.ExactTranspose`)
+    in ``self.matrix``: :meth:`close`, or leaving a ``with`` block, destroys it.
+    Collective."""
 
     matrix = None
 

@@ -204,21 +204,21 @@ class HaloPlan:
         if order.size:
             column[targets] = ufunc(column[targets], ufunc.reduceat(got[order], starts))
 
-    def send_to_owners(self, slots: np.ndarray, *columns: np.ndarray) -> tuple:
-        """Records addressed to ghost slots, sent to the ranks that own those agents.
-        Collective.
+    def route_to_owners(self, slots: np.ndarray) -> OwnerRoute:
+        """The route of records addressed to ghost slots to the ranks that own those
+        agents, for :meth:`OwnerRoute.send` to move columns along, once or many times.
+        Collective (one exchange of counts and one all-to-all of places).
 
         ``slots`` holds one ghost slot (``n_owned <= slot < n_owned + n_ghost``)
-        per record, and each of ``columns`` one value per record. Returns the
-        owned slot of every record received, then the received columns, grouped
-        by sending rank in rank order (each rank's records sorted by ghost
-        slot, stably). Unlike :meth:`reduce_ghosts`, records are not combined:
-        an agent gets as many records as were addressed to it.
+        per record. Records travel sorted by ghost slot (stably), so ``route.order``
+        (the records in sending order) and, at the owners, ``route.owned`` (the
+        owned slot of every record received, grouped by sending rank in rank
+        order) depend only on ``slots`` and this plan.
         """
         comm, size = self.comm, self.comm.size
         ghost = np.asarray(slots, dtype=np.int64) - self.n_owned
         if ghost.size and (ghost.min() < 0 or ghost.max() >= self.n_ghost):
-            raise ValueError("send_to_owners: every slot must be a ghost slot")
+            raise ValueError("route_to_owners: every slot must be a ghost slot")
         order = np.argsort(ghost, kind="stable")
         ghost = ghost[order]
         owner = self.ghost_owner[ghost]
@@ -231,12 +231,73 @@ class HaloPlan:
         sender = np.repeat(np.arange(size, dtype=np.int64), recv_counts)
         owned = self.send_idx[displacements(self.send_counts)[sender] + got] if got.size \
             else np.empty(0, dtype=np.int64)
-        received = [alltoallv(comm, np.ascontiguousarray(np.asarray(c)[order]), counts,
-                              recv_counts) for c in columns]
-        return (owned.astype(np.int64), *received)
+        return OwnerRoute(comm, order, counts, recv_counts, owned.astype(np.int64))
+
+    def send_to_owners(self, slots: np.ndarray, *columns: np.ndarray) -> tuple:
+        """Records addressed to ghost slots, sent to the ranks that own those agents.
+        Collective.
+
+        ``slots`` holds one ghost slot (``n_owned <= slot < n_owned + n_ghost``)
+        per record, and each of ``columns`` one value per record. Returns the
+        owned slot of every record received, then the received columns, grouped
+        by sending rank in rank order (each rank's records sorted by ghost
+        slot, stably). Unlike :meth:`reduce_ghosts`, records are not combined:
+        an agent gets as many records as were addressed to it. The same inputs
+        give the same output order; :meth:`route_to_owners` keeps the route for
+        later columns.
+        """
+        route = self.route_to_owners(slots)
+        return (route.owned, *route.send(*columns))
 
     def destroy(self) -> None:
         """Free the distributed-graph communicator. Collective."""
         if self.graph is not None:
             self.graph.Free()
             self.graph = None
+
+
+class OwnerRoute:
+    """A precomputed route of records from the ranks that hold them as ghost-slot
+    records to the owners of those agents (:meth:`HaloPlan.route_to_owners`).
+
+    Attributes
+    ----------
+    order : int64 array
+        The records (indices into the ``slots`` the route was made from) in the
+        order they are sent.
+    owned : int64 array
+        The owned slot of every record received here, in the order received
+        (grouped by sending rank in rank order).
+    """
+
+    def __init__(self, comm, order, send_counts, recv_counts, owned):
+        self.comm = comm
+        self.order = order
+        self.send_counts = send_counts
+        self.recv_counts = recv_counts
+        self.owned = owned
+
+    @property
+    def n_send(self) -> int:
+        """Records this rank sends."""
+        return int(self.order.shape[0])
+
+    @property
+    def n_recv(self) -> int:
+        """Records this rank receives."""
+        return int(self.owned.shape[0])
+
+    def send(self, *columns: np.ndarray, in_route_order: bool = False) -> tuple:
+        """Each column (one value per record) moved to the owners, one all-to-all per
+        column; returns the received columns, in the order of :attr:`owned`.
+        ``in_route_order``: the columns are already in sending order (``column[k]``
+        belongs to record ``order[k]``), which saves a permutation. Collective."""
+        out = []
+        for c in columns:
+            c = np.asarray(c)
+            if c.shape[:1] != (self.n_send,):
+                raise ValueError(f"OwnerRoute.send: one value per record ({self.n_send}) is "
+                                 f"needed, got shape {c.shape}")
+            c = np.ascontiguousarray(c if in_route_order else c[self.order])
+            out.append(alltoallv(self.comm, c, self.send_counts, self.recv_counts))
+        return tuple(out)

@@ -80,11 +80,17 @@ def shocked_slots(domain, shocked) -> tuple[np.ndarray, np.ndarray]:
 
 def row_sums(indptr: np.ndarray, values: np.ndarray) -> np.ndarray:
     """Sum of each CSR row's values, in the row's edge order (so the same on any
-    rank count: a row is the same edges in the same order everywhere). Local."""
+    rank count: a row is the same edges in the same order everywhere). Local.
+
+    Each row is one segment of ``numpy.add.reduceat`` holding exactly the row's
+    values: numpy adds a segment pairwise, in groups set by the positions in
+    the segment, so a value appended to the last row (a padding zero) could
+    change the last bit of its sum, and the last row of a rank is not the last
+    on another rank count.
+    """
     n = indptr.shape[0] - 1
-    if n == 0:
-        return np.zeros(0)
-    padded = np.append(values, 0.0)
-    out = np.add.reduceat(padded, indptr[:-1])
-    out[indptr[:-1] == indptr[1:]] = 0.0  # reduceat repeats a value on empty rows
+    out = np.zeros(n)
+    rows = np.flatnonzero(indptr[:-1] < indptr[1:])
+    if rows.size:
+        out[rows] = np.add.reduceat(values[:int(indptr[-1])], indptr[:-1][rows])
     return out

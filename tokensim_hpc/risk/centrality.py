@@ -37,16 +37,18 @@ Definitions
 
 Distributed
 -----------
-In-strength is computed bit-identically on any rank count: each agent's
-in-edge weights are brought to its owner (edges to ghosts through
-:meth:`~tokensim_hpc.parallel.halo.HaloPlan.send_to_owners`, one all-to-all)
+In-strength is computed bit-identically on any rank count, as W^T 1 by
+:class:`~tokensim_hpc.risk.transpose.ExactTranspose`: each agent's in-edge
+weights are brought to its owner (edges to ghosts routed by
+:meth:`~tokensim_hpc.parallel.halo.HaloPlan.route_to_owners`, one all-to-all)
 and added in one order that does not depend on the partition, that of
 (source agent id, place of the edge in the source's row), by
 ``numpy.add.reduceat`` over the same sequence of values on every rank
-count. (A PETSc MatMultTranspose of ones would be one line, but PETSc sums
-the diagonal and off-diagonal blocks of a row apart, so the last bits would
-depend on the partition.) Out-strengths are row sums of owned rows, also
-bit-identical.
+count; edges of weight 0 are kept as terms (``skip_zeros=False``: leaving
+them out could regroup numpy's pairwise sums in their last bits). (A PETSc
+MatMultTranspose of ones would be one line, but PETSc sums the diagonal and
+off-diagonal blocks of a row apart, so the last bits would depend on the
+partition.) Out-strengths are row sums of owned rows, also bit-identical.
 
 PageRank and Katz are PETSc KSP solves (GMRES with Jacobi preconditioning by
 default, ``-tokensim_ksp_*`` options) of A^T x = b with A = I - alpha P or
@@ -69,9 +71,10 @@ import numpy as np
 from ..errors import RiskInputError, SolverError
 from ..linalg import ExposureMatrix, MatrixOwner, TransposeSolver
 from ..parallel.exchange import allgatherv
-from ..parallel.mpi import allreduce_any, allreduce_max_int, allreduce_min_max
+from ..parallel.mpi import allreduce_any, allreduce_min_max
 from ..parallel.reduce import allreduce_exact_sums
 from ._inputs import edge_column, row_sums
+from .transpose import ExactTranspose
 
 
 @dataclass
@@ -117,31 +120,8 @@ class Centrality(MatrixOwner):
     def in_strength(self) -> np.ndarray:
         """s_j = sum_i w_ij of the owned agents, bit-identical on any rank count.
         Collective (one all-to-all of the edges that point to other ranks' agents)."""
-        d = self.domain
-        n, n_edges = d.n_owned, int(d.indptr[-1])
-        row = np.repeat(np.arange(n, dtype=np.int64), np.diff(d.indptr))
-        # The order of the terms: (source id, place in the source's row), as one key.
-        width = max(1, allreduce_max_int(d.comm, int(np.diff(d.indptr).max(initial=0))))
-        span = (d.n_total + 1) * width  # keys are below span, one per edge
-        if span >= 2**62:
-            raise OverflowError("in_strength: agent ids times row length exceed int64")
-        key = d.gid[row] * width + (np.arange(n_edges, dtype=np.int64) - d.indptr[row])
-        del row
-        target = d.indices.astype(np.int64)
-        ghost = target >= n
-        owned, got_key, got_w = d.halo.send_to_owners(target[ghost], key[ghost],
-                                                      self.weight[ghost])
-        target = np.concatenate((target[~ghost], owned))
-        key = np.concatenate((key[~ghost], got_key))
-        w = np.concatenate((self.weight[~ghost], got_w))
-        # By target, then key; keys are unique, so any sort gives this one order.
-        if n * span < 2**62:
-            order = np.argsort(target * span + key)  # one int64 key: twice lexsort's speed
-        else:
-            order = np.lexsort((key, target))
-        indptr = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(np.bincount(target, minlength=n), out=indptr[1:])
-        return row_sums(indptr, w[order])
+        product = ExactTranspose(self.domain, self.weight, "weight", skip_zeros=False)
+        return product.mult_transpose(np.ones(self.domain.n_owned))
 
     # -- PageRank and Katz
 

@@ -15,7 +15,7 @@ Definitions
 
 Two methods, both from p = pbar, both giving the greatest clearing vector:
 
-``fda`` (default), the fictitious default algorithm of the paper: the set D of
+``fda``, the fictitious default algorithm of the paper: the set D of
 agents that cannot pay even if everyone else pays as computed grows round by
 round; each round solves the linear system of "D pays all it has, the others
 pay in full", (I - S Pi^T) p = S e + (I - S) pbar with S = diag(1_D), by a
@@ -28,12 +28,29 @@ as the default cascade has waves.
 most ``tol * max(pbar)``; the error left is about tol / (1 - rho) times
 max(pbar), rho the spectral radius of Pi on the defaulting set.
 
+Two solvers for the products Pi^T p (``solver=``):
+
+- ``"petsc"`` (default): one PETSc MatMultTranspose over the MPIAIJ matrix
+  of -Pi (with an explicit zero diagonal, for the systems of ``fda``). Both
+  methods work; the default method is ``fda``.
+- ``"exact"``: :class:`~tokensim_hpc.risk.transpose.ExactTranspose` of Pi
+  (only edges with L_ij > 0 take part), which adds each agent's incoming
+  payments in the order (source id, place in the source's row) whatever
+  the partition. Only ``fixed_point`` is possible (``fda`` needs Krylov
+  solves, whose sums depend on the partition): the default method is then
+  ``fixed_point``, and asking for ``fda`` is refused with a
+  :class:`~tokensim_hpc.errors.RiskInputError`. This path uses no PETSc:
+  petsc4py is never imported.
+
 Distributed: pbar is the sum of each agent's own row (local, the same on any
-rank count); Pi^T p is one PETSc MatMultTranspose over the MPIAIJ matrix,
+rank count). With ``solver="petsc"`` Pi^T p is a PETSc MatMultTranspose,
 whose sums depend on the partition in their last bits, so results agree
-between rank counts within the solver's tolerance (and ``shortfall``, an exact
-sum of them, likewise). ``residual`` reports max_i |p_i - min(pbar_i, (Pi^T p
-+ e)_i)| of the result.
+between rank counts within the solver's tolerance (and ``shortfall``, an
+exact sum of them, likewise). With ``solver="exact"`` every product, hence
+every iterate, the stop rule (a maximum, exact), the number of iterations
+and the result (payments, defaults, the exact sums ``shortfall`` and
+``total_obligations``, ``residual``) are bit-identical on any rank count.
+``residual`` reports max_i |p_i - min(pbar_i, (Pi^T p + e)_i)| of the result.
 """
 
 from __future__ import annotations
@@ -47,8 +64,11 @@ from ..linalg import ExposureMatrix, MatrixOwner, TransposeSolver
 from ..parallel.mpi import allreduce_min_max
 from ..parallel.reduce import allreduce_exact_sums, allreduce_sum_int
 from ._inputs import agent_column, edge_column, row_sums
+from .transpose import ExactTranspose, check_solver
 
 METHODS = ("fda", "fixed_point")
+# The methods each solver can run; the first is the default.
+SOLVER_METHODS = {"petsc": ("fda", "fixed_point"), "exact": ("fixed_point",)}
 
 
 @dataclass
@@ -79,20 +99,30 @@ class Clearing(MatrixOwner):
     options : list of str, optional
         PETSc options (``tokensim_`` prefix: ``-tokensim_ksp_type``,
         ``-tokensim_pc_type``, ``-tokensim_ksp_rtol`` ...), if PETSc is not
-        initialised yet.
+        initialised yet (ignored with ``solver="exact"``).
+    solver : "petsc" or "exact"
+        The products Pi^T p: PETSc (``fda`` and ``fixed_point``, default
+        ``fda``) or :class:`~tokensim_hpc.risk.transpose.ExactTranspose`
+        (``fixed_point`` only, its default; bit-identical on any rank count,
+        no PETSc). See the module's notes.
 
     Use as a context manager, or call :meth:`close`, to destroy the PETSc objects.
     """
 
-    def __init__(self, domain, liability, options=None):
+    def __init__(self, domain, liability, options=None, solver="petsc"):
         self.domain = domain
         self.matrix = None
         self._system = None
         self.solver_type = None
+        self.solver = check_solver(solver)
         self._set_liability(liability)
-        # The matrix holds -Pi, with an explicit zero diagonal so that I - Pi S is
-        # formed in place (Pi S by a column scaling, I by a shift of stored entries).
-        self.matrix = ExposureMatrix(domain, -self._relative, diagonal=0.0, options=options)
+        if solver == "exact":
+            self.matrix = ExactTranspose(domain, self._relative, "relative liability")
+        else:
+            # The matrix holds -Pi, with an explicit zero diagonal so that I - Pi S is
+            # formed in place (Pi S by a column scaling, I by a shift of stored entries).
+            self.matrix = ExposureMatrix(domain, -self._relative, diagonal=0.0,
+                                         options=options)
 
     def _set_liability(self, liability):
         d = self.domain
@@ -105,24 +135,37 @@ class Clearing(MatrixOwner):
     def update(self, liability) -> None:
         """New liabilities, or new edges (the matrix follows the pattern). Collective."""
         self._set_liability(liability)
-        if self.matrix.update(-self._relative, diagonal=0.0):
+        if self.solver == "exact":
+            self.matrix.update(self._relative)
+        elif self.matrix.update(-self._relative, diagonal=0.0):
             self._system = None  # destroyed with the old matrix
 
     def inflow(self, p: np.ndarray) -> np.ndarray:
         """(Pi^T p)_i: what agent i receives when everyone pays p. Collective."""
+        if self.solver == "exact":
+            return self.matrix.mult_transpose(p)
         return -self.matrix.mult_transpose(p)
 
-    def solve(self, external, method: str = "fda", tol: float = 1e-12,
+    def solve(self, external, method: str | None = None, tol: float = 1e-12,
               max_iter: int = 100_000) -> ClearingResult:
         """The greatest clearing vector for external assets ``external`` (n_owned, >= 0).
         Collective.
 
+        ``method``: ``fda`` or ``fixed_point``; by default ``fda`` with the PETSc
+        solver and ``fixed_point`` with the exact one (which cannot run ``fda``).
         ``tol``: for ``fda`` the Krylov solves' relative tolerance (unless
         ``-tokensim_ksp_rtol`` says otherwise); for ``fixed_point`` the stop rule
         max |change| <= tol * max(pbar). ``max_iter`` bounds the fixed-point updates.
         """
+        allowed = SOLVER_METHODS[self.solver]
+        if method is None:
+            method = allowed[0]
         if method not in METHODS:
             raise RiskInputError(f"clearing method must be one of {METHODS}, got {method!r}")
+        if method not in allowed:
+            raise RiskInputError(f"clearing method {method!r} is not possible with "
+                                 f"solver={self.solver!r}, which allows {allowed} (fda "
+                                 f"solves linear systems with PETSc: use solver='petsc')")
         e = agent_column(self.domain, external, "external assets")
         if method == "fda":
             p, iterations, solver_iterations = self._fda(e, tol)
@@ -189,8 +232,10 @@ class Clearing(MatrixOwner):
         self._system = None
 
 
-def clearing_vector(domain, liability, external, method: str = "fda", tol: float = 1e-12,
-                    options=None) -> ClearingResult:
-    """Eisenberg-Noe clearing vector (see :class:`Clearing`); PETSc objects freed. Collective."""
-    with Clearing(domain, liability, options=options) as clearing:
+def clearing_vector(domain, liability, external, method: str | None = None,
+                    tol: float = 1e-12, options=None, solver="petsc") -> ClearingResult:
+    """Eisenberg-Noe clearing vector (see :class:`Clearing`; ``method`` by default
+    ``fda`` with ``solver="petsc"``, ``fixed_point`` with ``"exact"``); PETSc objects
+    freed. Collective."""
+    with Clearing(domain, liability, options=options, solver=solver) as clearing:
         return clearing.solve(external, method=method, tol=tol)

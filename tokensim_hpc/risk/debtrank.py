@@ -27,14 +27,23 @@ Distributed
 -----------
 The impact matrix is stored as the engine stores the edges: row i (owned by
 the rank that owns agent i) holds W_ij for i's creditors j, so
-``sum_j W_ji x_j`` is a transposed product, one PETSc MatMultTranspose over the
-MPIAIJ matrix per step. W needs E at the creditors: one halo exchange. Global
-sums of h v are exact (bit-identical given h); a step's MatMultTranspose adds
-each agent's incoming terms in an order that depends on the partition (PETSc
-sums the diagonal and off-diagonal blocks apart), so h, and R, agree between
-rank counts to rounding, not bit for bit. The states, and with them the number
-of steps, depend only on which h are > 0 (a sum of non-negative terms is > 0
-exactly when one term is), so they are the same on any rank count.
+``sum_j W_ji x_j`` is a transposed product, one per step. W needs E at the
+creditors: one halo exchange. Global sums of h v are exact (bit-identical
+given h). The states, and with them the number of steps, depend only on
+which h are > 0 (a sum of non-negative terms is > 0 exactly when one term
+is), so they are the same on any rank count with either solver:
+
+- ``solver="petsc"`` (default): one PETSc MatMultTranspose over the MPIAIJ
+  matrix per step. PETSc adds each agent's incoming terms in an order that
+  depends on the partition (it sums the diagonal and off-diagonal blocks
+  apart), so h, and R, agree between rank counts to rounding, not bit for
+  bit.
+- ``solver="exact"``: :class:`~tokensim_hpc.risk.transpose.ExactTranspose`,
+  which adds each agent's incoming terms in the order (source id, place in
+  the source's row) whatever the partition (one all-to-all of the terms of
+  edges to other ranks' agents per step; only edges with W_ij > 0 take
+  part). h, R and every other figure are bit-identical on any rank count.
+  This path uses no PETSc: petsc4py is never imported.
 """
 
 from __future__ import annotations
@@ -48,6 +57,7 @@ from ..linalg import ExposureMatrix, MatrixOwner
 from ..parallel.mpi import allreduce_any
 from ..parallel.reduce import allreduce_exact_sums, allreduce_sum_int
 from ._inputs import agent_column, edge_column, shocked_slots
+from .transpose import ExactTranspose, check_solver
 
 UNDISTRESSED, DISTRESSED, INACTIVE = 0, 1, 2
 
@@ -59,7 +69,7 @@ class DebtRankResult:
     debtrank: float      # R = sum h(T) v - sum h(1) v
     total_loss: float    # sum h(T) v, the initial shock included
     initial_loss: float  # sum h(1) v
-    steps: int           # propagation steps (MatMultTranspose products), T - 1
+    steps: int           # propagation steps (transposed products), T - 1
     n_distressed: int    # agents with h(T) > 0, the shocked ones included
     n_defaulted: int     # agents with h(T) = 1
     h: np.ndarray        # h(T) of the owned agents
@@ -79,17 +89,26 @@ class DebtRank(MatrixOwner):
     value : float64 array (n_owned)
         Economic value v_i >= 0 (any scale; normalised to sum 1).
     options : list of str, optional
-        PETSc options (``tokensim_`` prefix), if PETSc is not initialised yet.
+        PETSc options (``tokensim_`` prefix), if PETSc is not initialised yet
+        (ignored with ``solver="exact"``).
+    solver : "petsc" or "exact"
+        The transposed products: PETSc's MatMultTranspose (agrees between rank
+        counts to rounding) or :class:`~tokensim_hpc.risk.transpose.ExactTranspose`
+        (bit-identical on any rank count, no PETSc). See the module's notes.
 
     Use as a context manager, or call :meth:`close`, so that the PETSc
-    matrix is destroyed.
+    matrix is destroyed (with ``solver="exact"`` there is none; both work).
     """
 
-    def __init__(self, domain, liability, equity, value, options=None):
+    def __init__(self, domain, liability, equity, value, options=None, solver="petsc"):
         self.domain = domain
         self.matrix = None
+        self.solver = check_solver(solver)
         self._set_inputs(liability, equity, value)
-        self.matrix = ExposureMatrix(domain, self.impact(), options=options)
+        if solver == "exact":
+            self.matrix = ExactTranspose(domain, self.impact(), "impact")
+        else:
+            self.matrix = ExposureMatrix(domain, self.impact(), options=options)
 
     def _set_inputs(self, liability, equity, value):
         d = self.domain
@@ -152,7 +171,8 @@ class DebtRank(MatrixOwner):
                               h=h, state=state)
 
 
-def debtrank(domain, liability, equity, value, shocked, psi=1.0, options=None) -> DebtRankResult:
+def debtrank(domain, liability, equity, value, shocked, psi=1.0, options=None,
+             solver="petsc") -> DebtRankResult:
     """DebtRank of one shocked set (see :class:`DebtRank`); PETSc objects freed. Collective."""
-    with DebtRank(domain, liability, equity, value, options=options) as dr:
+    with DebtRank(domain, liability, equity, value, options=options, solver=solver) as dr:
         return dr.run(shocked, psi)
