@@ -1,4 +1,4 @@
-"""Risk measures at scale: DebtRank, Eisenberg-Noe clearing and PageRank over PETSc.
+"""Risk measures at scale: DebtRank, Eisenberg-Noe clearing and PageRank, over PETSc and exact.
 
 Run it under MPI; rank 0 prints one JSON line:
 
@@ -23,7 +23,11 @@ solve, the exact normalising sum and the residual check),
 pagerank_iterations (KSP iterations) and pagerank_residual, top_agents_s
 (the 20 agents of largest PageRank over all ranks) and pagerank_top (the
 first one's id and score), the results (DebtRank R, total loss, distressed
-and defaulted agents, defaults, shortfall, residual), and peak_rss_mb (max
+and defaulted agents, defaults, shortfall, residual); exact_build_s,
+exact_debtrank_s, exact_fixed_point_s and exact_fixed_point_iterations: the
+same DebtRank and fixed-point clearing by the exact solver (``solver="exact"``,
+bit-identical on any rank count, no PETSc), with exact_debtrank_diff and
+exact_shortfall_diff their differences from the PETSc results; peak_rss_mb (max
 over ranks) and total_peak_rss_mb (sum over ranks). Times are the max over
 ranks.
 """
@@ -101,6 +105,15 @@ def main() -> None:
     solver = clearing.solver_type
     dr.close()
     clearing.close()
+
+    # The same measures by the exact solver (bit-identical on any rank count, no PETSc).
+    def build_exact():
+        return (DebtRank(d, sheets.liability, sheets.equity, sheets.value, solver="exact"),
+                Clearing(d, sheets.liability, solver="exact"))
+
+    (dr_x, clearing_x), build_exact_s = _timed(comm, build_exact)
+    rx, debtrank_exact_s = _timed(comm, lambda: dr_x.run(shocked, args.psi))
+    fx, fixed_exact_s = _timed(comm, lambda: clearing_x.solve(sheets.external, tol=1e-12))
     with Centrality(d, sheets.liability) as cent:
         _, in_strength_s = _timed(comm, cent.in_strength)
         pr, pagerank_s = _timed(comm, cent.pagerank)
@@ -125,6 +138,12 @@ def main() -> None:
             "pagerank_residual": pr.residual, "top_agents_s": round(top_s, 3),
             "pagerank_top": [int(top_ids[0]), float(top_scores[0])],
             "fixed_point_max_diff_shortfall": abs(f.shortfall - c.shortfall),
+            "exact_build_s": round(build_exact_s, 3),
+            "exact_debtrank_s": round(debtrank_exact_s, 3),
+            "exact_fixed_point_s": round(fixed_exact_s, 3),
+            "exact_fixed_point_iterations": fx.iterations,
+            "exact_debtrank_diff": abs(rx.debtrank - r.debtrank),
+            "exact_shortfall_diff": abs(fx.shortfall - c.shortfall),
             "peak_rss_mb": round(max_peak, 1), "total_peak_rss_mb": round(total_peak, 1),
             "petsc_options": petsc_options,
             "live_petsc_objects": len(live_objects()),

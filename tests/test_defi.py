@@ -152,13 +152,18 @@ def test_liquidity_shares_add_up(runs):
 
 def test_payments_travel_as_messages(runs):
     """Payment users paid neighbours; some payments were in flight at the end of a tick
-    (batched, delivered at t + tau) and none are left that should have landed."""
+    (batched, delivered at t + tau) and none are left that should have landed. Trade
+    credit repayments are always batched: all of those of t and t - 1 are in flight."""
     d = _datasets(runs[2])
     paid = d["timeseries/payments"].sum(axis=1)
+    repaid = d["timeseries/credit_repaid"].sum(axis=1)
     flight = d["timeseries/payments_in_flight"].sum(axis=1)
-    assert paid.min() > 0 and flight.max() > 0
-    # With tau = 2, what is in flight after tick t was sent at t - 1 or t (batched part).
-    assert np.all(flight[1:] <= paid[1:] + paid[:-1] + 1e-9)
+    assert paid.min() > 0 and flight.max() > 0 and repaid.sum() > 0
+    # With tau = 2, what is in flight after tick t was sent at t - 1 or t: every
+    # repayment, and the batched part of the payments.
+    payments_flying = flight[1:] - repaid[1:] - repaid[:-1]
+    assert np.all(payments_flying >= -1e-12 * flight.max())
+    assert np.all(payments_flying <= paid[1:] + paid[:-1] + 1e-9)
     assert d["timeseries/income_minted"].sum() > 0 and d["timeseries/spending_burned"].sum() > 0
 
 

@@ -19,6 +19,8 @@ examples:
   python -m tokensim_hpc plot b1.h5                     # -> b1.png
   mpirun -n 4 python -m tokensim_hpc run b1 -o b1.h5 --set run.ticks=500
   mpirun -n 2 python -m tokensim_hpc run my_scenario.toml --set engine.backend=numpy
+  mpirun -n 2 python -m tokensim_hpc run defi --set risk.solver=petsc \
+      -- -tokensim_ksp_type bcgs -tokensim_ksp_rtol 1e-12   # PETSc options after --
 
 A scenario is a TOML file or a built-in name. Values are layered: package
 defaults, then the file, then each --set SECTION.KEY=VALUE. Every key, its
@@ -36,6 +38,10 @@ def _simulation_arguments(parser, scenario_help: str, output_help: str) -> None:
     parser.add_argument("--overwrite", action="store_true",
                         help="replace an existing output file")
     parser.add_argument("--quiet", action="store_true", help="no progress lines or summary")
+    parser.add_argument("petsc_options", nargs="*", metavar="-- PETSC_OPTIONS",
+                        help="after --: PETSc options for risk.solver = 'petsc', with the "
+                             "prefix tokensim_, e.g. -- -tokensim_ksp_type gmres "
+                             "-tokensim_ksp_rtol 1e-12")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -138,7 +144,17 @@ def _cmd_plot(args) -> int:
 
 def main(argv=None) -> int:
     """Entry point; returns the exit status (0 ok, 2 user error, 1 failure)."""
-    args = _parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # PETSc options may look like negative numbers or unknown flags: argparse sees the
+    # tokens before "--" only, and the run and stress commands get the rest.
+    cut = argv.index("--") if "--" in argv else len(argv)
+    own, petsc_options = argv[:cut], argv[cut + 1:]
+    args = _parser().parse_args(own)
+    if getattr(args, "petsc_options", None) is not None:
+        args.petsc_options = list(args.petsc_options) + petsc_options
+    elif petsc_options:
+        print(f"error: {args.command} takes no PETSc options (after --)", file=sys.stderr)
+        return 2
     if args.command == "stress":
         from .runner import stress_command
 

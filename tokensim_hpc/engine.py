@@ -227,5 +227,8 @@ class Simulation:
                          n_ghost_max=allreduce_max_int(self.comm, self.domain.halo.n_ghost))
 
     def close(self) -> None:
-        """Free MPI resources held by the domain. Collective."""
+        """Free MPI and PETSc resources held by the domain and the model. Collective."""
+        close = getattr(self.model, "close", None)
+        if close is not None:
+            close()
         self.domain.halo.destroy()

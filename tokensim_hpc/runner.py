@@ -36,8 +36,40 @@ def _prepare(args, stress=False):
         except ValueError as exc:
             raise ScenarioError(f"model.oracle_file = {scenario.model.oracle_file!r} is not "
                                 f"allowed: {exc}") from None
+    _check_petsc_options(scenario, getattr(args, "petsc_options", None) or [])
     out = args.output or f"{scenario.name}{'-stress' if stress else ''}.h5"
     return scenario, check_output_path(out, args.overwrite)
+
+
+def _check_petsc_options(scenario, options) -> None:
+    """PETSc options only with the PETSc risk solver, well formed, and petsc4py there."""
+    from .errors import ScenarioError
+
+    uses_petsc = scenario.run.model == "defi" and scenario.risk.solver == "petsc"
+    if options and not uses_petsc:
+        raise ScenarioError(f"PETSc options after -- ({' '.join(options)}) need risk.solver = "
+                            f"'petsc'; this scenario computes its risk measures without PETSc "
+                            f"(risk.solver = {scenario.risk.solver!r})")
+    if not uses_petsc:
+        return
+    from .linalg.petsc import missing, parse_options
+
+    try:
+        parse_options(options)
+    except ValueError as exc:
+        raise ScenarioError(str(exc)) from None
+    why = missing()
+    if why:
+        raise ScenarioError(f"risk.solver = 'petsc' needs petsc4py ({why}); install "
+                            f"python3-petsc4py and export PETSC_DIR (see the README)")
+
+
+def _start_petsc(comm, scenario, args) -> None:
+    """Initialise PETSc with the command line's options if the run uses it. Collective."""
+    if scenario.run.model == "defi" and scenario.risk.solver == "petsc":
+        from .linalg import initialize
+
+        initialize(comm, getattr(args, "petsc_options", None) or [])
 
 
 def run_command(args) -> int:
@@ -57,6 +89,7 @@ def run_command(args) -> int:
         print(f"tokensim-hpc: scenario {scenario.name!r} ({scenario.run.model}), "
               f"{scenario.agents.n:,} agents, {scenario.run.ticks} ticks, {comm.size} ranks, "
               f"backend {scenario.engine.backend}", flush=True)
+    _start_petsc(comm, scenario, args)
     sim = Simulation(comm, scenario, quiet=args.quiet)
     if talk:
         print(f"initialised in {sim.init_s:.2f} s; writing {out_path}", flush=True)
@@ -99,6 +132,7 @@ def stress_command(args) -> int:
         return 2
     talk = comm.rank == 0 and not args.quiet
     runs, axes = {}, None
+    _start_petsc(comm, scenario, args)
     cases = [("base", ())] + [(s.name, (s,)) for s in scenario.stress]
     for name, shocks in cases:
         sim = Simulation(comm, dataclasses.replace(scenario, stress=shocks), quiet=True)
@@ -121,7 +155,7 @@ def stress_command(args) -> int:
     if talk:
         base = runs["base"]
         print(f"\n  {'shock':<16} {'wealth at the end':>20} {'liquidations':>13} "
-              f"{'R_sys at the end':>17}")
+              f"{'R_sys at the end':>17} {'credit written off':>19}")
         for name in runs:
             if name == "base":
                 continue
@@ -129,6 +163,8 @@ def stress_command(args) -> int:
             loss = r["total_wealth"][-1] - base["total_wealth"][-1]
             extra = r["liquidations"].sum() - base["liquidations"].sum()
             d_risk = r["systemic_risk"][-1] - base["systemic_risk"][-1]
-            print(f"  {name:<16} {loss:>+20.6e} {extra:>+13,.0f} {d_risk:>+17.4g}")
+            lost = r["credit_written_off"].sum() - base["credit_written_off"].sum()
+            print(f"  {name:<16} {loss:>+20.6e} {extra:>+13,.0f} {d_risk:>+17.4g} "
+                  f"{lost:>+19.6g}")
         print(f"  (differences from the base case)\n  output        {out_path}")
     return 0

@@ -38,7 +38,7 @@ from .markets.spec import (
     arbitrage_pairs,
     parse_markets,
 )
-from .stress import ShockSpec, parse_stress
+from .stress import ShockSpec, agent_ids, parse_stress
 from .stress import to_toml as stress_toml
 
 BUILTIN_PACKAGE = "tokensim_hpc.scenarios"
@@ -151,10 +151,24 @@ class ClustersSection:
 class RiskSection:
     """[risk]: systemic-risk measures of the economy (run.model = "defi")."""
 
-    every: int = setting(24, "ticks between samples of the systemic-risk measures (R_sys: "
-                         "returns, correlations, connectedness; 0: never)", "tick", int_min(0))
+    every: int = setting(24, "ticks between samples of the systemic-risk measures (R_sys "
+                         "from returns, correlations and connectedness; contagion, DebtRank "
+                         "and clearing of the trade-credit network; 0: never)", "tick", int_min(0))
     halflife: float = setting(10.0, "half-life of the exponential weights of the return "
                               "correlations, in samples", "sample", positive())
+    solver: str = setting("exact", "how DebtRank and the clearing vector are computed: "
+                          "'exact' (bit-identical on any rank count) or 'petsc' (PETSc "
+                          "matrices and KSP solves, equal to the solver's tolerance)", "",
+                          choice("exact", "petsc"))
+    stressed: tuple = setting((), "global ids of the stressed set of the contagion "
+                              "probabilities and DebtRank (empty: the risk.stressed_top agents "
+                              "with the largest obligations at each sample)", "",
+                              (lambda v: all(i >= 0 for i in v), "a list of agent ids >= 0"))
+    stressed_top: int = setting(10, "size of the stressed set when risk.stressed is empty",
+                                "agent", int_min(1))
+    buffer_sd: float = setting(0.25, "uncertainty sigma_i of an agent's loss buffer, as a "
+                               "fraction of its assets (contagion probabilities)", "fraction",
+                               positive())
 
 
 SECTIONS: dict[str, type] = {
@@ -229,6 +243,12 @@ class DefiModel:
                                      "neighbour in a tick", "", float_range(0.0, 1.0))
     pay_fraction: float = setting(0.05, "payment users: fraction of their quote paid",
                                   "fraction", float_range(0.0, 1.0))
+    credit_share: float = setting(0.5, "payment users: share of their purchases from network "
+                                  "neighbours made on credit (an obligation to the seller "
+                                  "instead of a payment)", "fraction", float_range(0.0, 1.0))
+    credit_term: int = setting(24, "payment users settle everything they owe every this many "
+                               "ticks, each on its own tick (tick + id divisible by it)",
+                               "tick", int_min(1))
     message_threshold: float = setting(0.9, "messages with a priority (uniform in [0, 1)) "
                                        "above this settle within the tick", "",
                                        float_range(0.0, 1.0))
@@ -400,6 +420,10 @@ def build_scenario(data: dict, name: str) -> Scenario:
     if unknown:
         raise ScenarioError(f"unknown section [{unknown[0]}] in the scenario; allowed sections: "
                             f"{', '.join(sorted(allowed))}")
+    risk = data.get("risk")
+    if isinstance(risk, dict) and "stressed" in risk:
+        data = {**data, "risk": {**risk, "stressed": agent_ids("risk.stressed",
+                                                               risk["stressed"])}}
     sections = {s: build_section(s, cls, data.get(s, {})) for s, cls in SECTIONS.items()}
     model_cls = MODELS[sections["run"].model]
     sections["model"] = build_section("model", model_cls, data.get("model", {}))
@@ -425,6 +449,10 @@ def build_scenario(data: dict, name: str) -> Scenario:
     if net.eta_min >= net.eta0:
         raise ScenarioError(f"network.eta_min = {net.eta_min!r} is not allowed: must be "
                             f"smaller than network.eta0 = {net.eta0!r}")
+    bad = [i for i in scenario.risk.stressed if i >= scenario.agents.n]
+    if bad:
+        raise ScenarioError(f"risk.stressed contains {bad[0]!r}, which is not allowed: agent "
+                            f"ids are 0 .. agents.n - 1 = {scenario.agents.n - 1}")
     if scenario.network.k >= scenario.agents.n:
         raise ScenarioError(f"network.k = {scenario.network.k} is not allowed with agents.n = "
                             f"{scenario.agents.n}: must be smaller than agents.n")

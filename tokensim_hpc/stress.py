@@ -66,7 +66,8 @@ class ShockSpec:
     agents: tuple = setting((), "default: global ids of the agents that default")
 
 
-def _ids(key: str, value) -> tuple:
+def agent_ids(key: str, value) -> tuple:
+    """A TOML list of agent ids as a tuple, or a ScenarioError naming ``key``."""
     if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool)
                                               for v in value):
         raise ScenarioError(f"{key} = {value!r} is not allowed: must be a list of agent ids "
@@ -99,7 +100,7 @@ def parse_stress(data: dict, markets, n_agents: int, ticks: int) -> tuple:
         key = f"stress.shocks[{i}]"
         entry = dict(entry)
         if "agents" in entry:
-            entry["agents"] = _ids(f"{key}.agents", entry["agents"])
+            entry["agents"] = agent_ids(f"{key}.agents", entry["agents"])
         shock = build_section(key, ShockSpec, entry)
         if shock.name in [s.name for s in shocks] or shock.name in _RESERVED:
             raise ScenarioError(f"{key}.name = {shock.name!r} is not allowed: shock names must "

@@ -131,6 +131,37 @@ DEFI_TIMESERIES = {
                                       "dbar, at the last risk sample", None),
     "timeseries/mean_correlation": ("1", "mean return correlation w_ij over the network's "
                                     "edges at the last risk sample", None),
+    "timeseries/credit_outstanding": ("token", "trade credit: what payment users owe their "
+                                      "network neighbours after the tick, per slot (the "
+                                      "debtor's home quote token)", "slots"),
+    "timeseries/credit_lent": ("token", "trade credit: purchases made on credit in the tick "
+                               "(new obligations), per slot", "slots"),
+    "timeseries/credit_repaid": ("token", "trade credit: repayments sent in the tick (they "
+                                 "land at t + model.message_delay), per slot", "slots"),
+    "timeseries/credit_written_off": ("token", "trade credit: obligations written off by "
+                                      "defaulting debtors in the tick (the creditors' "
+                                      "losses), per slot", "slots"),
+    "timeseries/credit_defaults": ("agent", "debtors that could not settle in full in the "
+                                   "tick (each sent default notices to its creditors)", None),
+    "timeseries/debtrank": ("fraction", "DebtRank R of the stressed set (risk.stressed) on "
+                            "the exposure network: share of the economy's value lost through "
+                            "the network, the initial shock excluded, at the last risk sample "
+                            "(risk.every); NaN before the first", None),
+    "timeseries/debtrank_distressed": ("agent", "agents with distress h > 0 at the end of "
+                                       "that DebtRank cascade, the stressed ones included",
+                                       None),
+    "timeseries/contagion_expected_defaults": ("agent", "sum of P(Default_i | the stressed "
+                                               "set) = 1 - Phi((theta_i - c_i,S) / sigma_i) "
+                                               "over the agents outside the set exposed to "
+                                               "it (c_i,S > 0), at the last risk sample",
+                                               None),
+    "timeseries/contagion_max_probability": ("1", "largest of those probabilities, at the "
+                                             "last risk sample", None),
+    "timeseries/clearing_shortfall": ("token", "Eisenberg-Noe clearing of the obligations "
+                                      "with the agents' wealth as external assets: sum_i "
+                                      "(pbar_i - p_i), at the last risk sample", None),
+    "timeseries/clearing_defaults": ("agent", "agents paying less than they owe in that "
+                                     "clearing vector (p_i < pbar_i)", None),
 }
 DEFI_SNAPSHOTS = {
     "snapshots/sentiment": ("1", "sentiment s_i per snapshot and agent (agents/gid order)", None),
@@ -152,6 +183,21 @@ DEFI_SNAPSHOTS = {
     "snapshots/central_id": ("1", "per snapshot, the ids of the 20 agents of largest tie "
                              "in-strength, the largest first (ties: smaller id)", None),
     "snapshots/central_strength": ("1", "their tie in-strengths (same order)", None),
+    "snapshots/claims": ("quote", "trade credit each agent is owed (in-strength of the "
+                         "exposure network), per snapshot", None),
+    "snapshots/obligations": ("quote", "trade credit each agent owes (pbar_i), per snapshot",
+                              None),
+    "snapshots/credit_loss": ("quote", "each creditor's losses from default notices since "
+                              "the start, per snapshot", None),
+    "snapshots/edge_owed": ("quote", "what each edge's source owes its target per snapshot "
+                            "(same order as snapshots/edge_target; 0 without an "
+                            "obligation)", None),
+    "snapshots/systemic_id": ("1", "per snapshot, the ids of the 20 most systemic agents: "
+                              "largest one-step DebtRank impact, the largest first (ties: "
+                              "smaller id)", None),
+    "snapshots/systemic_impact": ("fraction", "their impacts I_i = sum_j min(1, L_ij / E_j) "
+                                  "v_j / sum v: the share of the economy's value their "
+                                  "default destroys directly (same order)", None),
     "snapshots/edge_target": ("1", "global id of each edge's target per snapshot (E edges in "
                               "the order of network/source: k per agent, rows in Hilbert "
                               "order)", None),
@@ -175,6 +221,9 @@ DEFI_AGENTS = {
 SNAPSHOT_EXTENT = {
     "snapshots/edge_target": "edges",
     "snapshots/edge_strength": "edges",
+    "snapshots/edge_owed": "edges",
+    "snapshots/systemic_id": "central",
+    "snapshots/systemic_impact": "central",
     "snapshots/central_id": "central",
     "snapshots/central_strength": "central",
 }

@@ -27,7 +27,8 @@ from ._h5 import h5py
 
 # Series whose shock-minus-base differences are written.
 DIFFERENCES = ("total_wealth", "wealth_by_type", "pool_price", "oracle_price", "liquidations",
-               "liquidated", "systemic_risk", "stress_removed", "bridge_sent")
+               "liquidated", "systemic_risk", "stress_removed", "bridge_sent",
+               "credit_written_off", "credit_defaults", "debtrank", "clearing_shortfall")
 
 
 def write_stress(path: str, scenario, runs: dict, axes: dict) -> str:

@@ -77,6 +77,15 @@ def parse_options(options) -> list[tuple[str, str | None]]:
     return pairs
 
 
+def missing() -> str | None:
+    """Why petsc4py cannot be imported here (None when it can). Local."""
+    try:
+        import petsc4py  # noqa: F401
+    except ImportError as exc:
+        return str(exc)
+    return None
+
+
 def initialize(comm, options=None):
     """Initialise PETSc once, on ``comm``, with ``options``; return the PETSc module.
 

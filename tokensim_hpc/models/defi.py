@@ -34,6 +34,7 @@ from ..parallel.reduce import allreduce_exact, allreduce_sum_int, new_accumulato
 from ..risk.centrality import in_strength, top_agents
 from .defi_bridging import InventoryBridging
 from .defi_clusters import Clusters
+from .defi_exposure import ExposureRisk
 from .defi_lending import Borrowers
 from .defi_liquidity import LiquidityProviders
 from .defi_network import COUNT_LABELS, NetworkFormation
@@ -124,6 +125,7 @@ class Defi:
         self.network = NetworkFormation(domain, scenario, kernels)
         self.edge_strength = self.network.eta0  # mean, at the last pruning
         self.risk = SystemicRisk(domain, scenario.risk.every, scenario.risk.halflife, kernels)
+        self.exposure = ExposureRisk(domain, scenario.risk)
         self.cluster_every = scenario.clusters.every
         self.clusters = Clusters(domain, scenario.clusters.theta, kernels)
         # Before the first clustering every agent is its own cluster.
@@ -251,11 +253,19 @@ class Defi:
         col, debt = self.borrowers.columns(self.d.n_owned)
         strength = in_strength(self.d, self.network.eta)
         ids, scores = top_agents(self.d, strength, self._n_central)
+        wealth = self.agent_wealth()
         return {"sentiment": self.s[:self.d.n_owned], "holdings": self.holdings,
                 "in_strength": strength, "central_id": ids, "central_strength": scores,
                 "lp_shares": self.lp_shares, "collateral": col, "debt": debt,
-                "cluster": self.clusters.labels, "wealth": self.agent_wealth(),
+                "cluster": self.clusters.labels, "wealth": wealth,
+                "credit_loss": self.payments.credit.loss,
+                **self.exposure.snapshot(self.payments.credit.liability(), wealth,
+                                         self._n_central),
                 **self.network.snapshot()}
+
+    def close(self) -> None:
+        """Free what the model holds beyond numpy arrays (PETSc matrices). Collective."""
+        self.exposure.close()
 
     # -- a tick ----------------------------------------------------------------
 
@@ -352,8 +362,9 @@ class Defi:
                 d.comm, pools, self.pool, self._momentum(pools.prices(), prices), self.holdings,
                 self.lp_shares, self.kind, self._acc_hold, self.es)
         with timers("payments"):
-            minted, spent, paid, pay_flight = self.payments.step(
-                tick, self.holdings, self.kind, self._acc_hold, self.es)
+            (minted, spent, paid, pay_flight, owed, lent, repaid,
+             written_off), defaults = self.payments.step(tick, self.holdings, self.kind,
+                                                         self._acc_hold, self.es)
         with timers("liquidations"):
             (liquidations, liquidated, rounds, protocol, collateral,
              debt) = self.borrowers.step(tick, pools, self.holdings, self.kind, self._acc_hold,
@@ -380,7 +391,8 @@ class Defi:
         rewired = np.zeros(len(COUNT_LABELS))
         if self.network.enabled and tick % self.network.every == 0:
             with timers("network"):
-                self.edge_strength, counts = self.network.rewire(tick)
+                keep = self.payments.credit.liability() > 0  # obligations stay on their edges
+                self.edge_strength, counts = self.network.rewire(tick, keep)
                 rewired = counts.astype(np.float64)
                 self._resize_ghost_columns()
                 self.payments.cache_edges()
@@ -388,6 +400,7 @@ class Defi:
         if self.risk.every and tick % self.risk.every == 0:
             with timers("risk"):
                 self.risk.sample(self.holdings, self.slot_value)
+                self.exposure.sample(self.payments.credit.liability(), self.agent_wealth())
         counts = np.maximum(self.type_counts, 1)
         return {
             "pool_price": self.clearing.copy(), "pool_base": pools.base.copy(),
@@ -404,6 +417,8 @@ class Defi:
             "lp_supply": pools.lp_supply.copy(), "lp_minted": minted_lp,
             "lp_burned": burned_lp, "income_minted": minted, "spending_burned": spent,
             "payments": paid, "payments_in_flight": pay_flight,
+            "credit_outstanding": owed, "credit_lent": lent, "credit_repaid": repaid,
+            "credit_written_off": written_off, "credit_defaults": float(defaults),
             "portfolio_flow": portfolio_flow,
             "stress_removed": removed,
             "liquidations": liquidations.astype(np.float64), "liquidated": liquidated,
@@ -416,6 +431,7 @@ class Defi:
             "edge_strength": self.edge_strength, "edges_rewired": rewired,
             "systemic_risk": self.risk.last[0], "mean_connectedness": self.risk.last[1],
             "mean_correlation": self.risk.last[2],
+            **self.exposure.last,
         }
 
     def _apply_shocks(self, tick) -> np.ndarray:
@@ -525,6 +541,20 @@ class Defi:
             out.append(f"  systemic risk R_sys {r_sys[np.isfinite(r_sys)][-1]:.4f} at the last "
                        f"sample (mean return correlation of ties "
                        f"{records['mean_correlation'][-1]:.3f})")
+        out.append(f"  trade credit  {records['credit_lent'].sum():.4g} lent, "
+                   f"{records['credit_repaid'].sum():.4g} repaid, "
+                   f"{records['credit_written_off'].sum():.4g} written off "
+                   f"({int(records['credit_defaults'].sum()):,} defaults); "
+                   f"{records['credit_outstanding'][-1].sum():.4g} owed at the end")
+        dr = records["debtrank"]
+        if np.isfinite(dr).any():
+            last = np.flatnonzero(np.isfinite(dr))[-1]
+            out.append(f"  exposure risk DebtRank {dr[last]:.3g} of the stressed set, "
+                       f"{int(records['debtrank_distressed'][last]):,} agents distressed; "
+                       f"clearing shortfall {records['clearing_shortfall'][last]:.4g} "
+                       f"({int(records['clearing_defaults'][last]):,} defaults); expected "
+                       f"contagion defaults {records['contagion_expected_defaults'][last]:.3g}"
+                       f" (at the last sample)")
         out.append(f"  total wealth  {records['total_wealth'][0]:.6e} -> "
                    f"{records['total_wealth'][-1]:.6e} quote")
         return out

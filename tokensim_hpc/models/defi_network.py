@@ -98,8 +98,12 @@ class NetworkFormation:
         d = self.d
         self.kf.edge_strengths(d.indptr, d.indices, s, self.edge_decay, self.eta, self.growth)
 
-    def rewire(self, tick) -> tuple[float, np.ndarray]:
+    def rewire(self, tick, keep=None) -> tuple[float, np.ndarray]:
         """Replace the weak edges, rebuild the halo plan. Collective.
+
+        ``keep`` (bool per local edge, optional) marks edges that must stay whatever
+        their strength (they carry obligations): they count as at least ``eta_min``
+        for the pruning and keep their own strength.
 
         Returns the mean strength over all edges before the pruning (an exact sum), and
         the counts over all ranks (long-range and friend-of-friend edges formed, weak
@@ -129,10 +133,14 @@ class NetworkFormation:
         target = slot_gid[d.indices]
         before = target.copy()
         counts = np.zeros(len(COUNT_LABELS), dtype=np.int64)
+        kept = np.flatnonzero(keep) if keep is not None else np.zeros(0, dtype=np.int64)
+        own_eta = self.eta[kept]
+        self.eta[kept] = np.maximum(own_eta, self.eta_min)
         self.kf.form_edges(d.indptr, d.indices, slot_gid, self.x, self.y, ghost_gid, ghost_x,
                            ghost_y, target, self.eta, self.eta_min, self.eta0, self.p_long,
                            d.n_total, self.seed, tick, counts)
         del ghost_gid, ghost_x, ghost_y, slot_gid
+        self.eta[kept] = own_eta
         self.x = self.y = None
         self.replaced = target != before
         d.rebuild_halo(target, changed=self.replaced)

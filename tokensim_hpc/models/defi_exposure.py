@@ -1,0 +1,157 @@
+"""Risk measures of the economy's exposure network (paper 6.1), every ``risk.every`` ticks.
+
+The exposure network is the payment users' trade credit (``defi_credit``): an
+edge i -> j carries L_ij, what i owes j (0 on edges without an obligation).
+At a sample, from the agents' holdings valued at the pool prices W_i:
+
+- claims_j = sum_i L_ij (in-strength) and obligations_i = pbar_i = sum_j L_ij;
+- equity E_i = W_i + claims_i - obligations_i, floored at ``EQUITY_FLOOR``
+  (an agent with nothing left loses everything to any default);
+- the stressed set S: ``risk.stressed`` (global ids), or when empty the
+  ``risk.stressed_top`` agents with the largest obligations at the sample.
+
+Measures (each a time series, the value at the last sample):
+
+- contagion probabilities P(Default_i | S stressed) = 1 - Phi((theta_i -
+  sum_{k in S} c_ik) / sigma_i) with c_ik = L_ki (i's exposure to k), the
+  buffer theta_i = max(E_i, 0) and its uncertainty sigma_i =
+  ``risk.buffer_sd`` * (W_i + claims_i) + 1e-9: over the agents outside S
+  exposed to it (c_iS > 0; the others' P does not depend on S), the
+  expected number of defaults sum_i P_i and the largest P_i;
+- DebtRank of S (Battiston et al. 2012) with W_ij = min(1, L_ij / E_j) and
+  economic values v_i = W_i + claims_i: the loss fraction R, the initial
+  shock excluded, and the number of agents distressed;
+- Eisenberg-Noe clearing with external assets e_i = W_i: the shortfall
+  sum_i (pbar_i - p_i) and the number of agents that cannot pay in full.
+
+Each snapshot also records every agent's claims and obligations, every
+edge's obligation, and the 20 most systemic agents: the largest one-step
+DebtRank impacts I_i = sum_j W_ij v_j / sum v (the share of the economy's
+value that i's default destroys directly).
+
+``risk.solver = "exact"`` (default) computes the transposed products of
+DebtRank and of the clearing fixed point in a fixed order
+(:class:`~tokensim_hpc.risk.transpose.ExactTranspose`), so that every figure
+is bit-identical on any number of ranks. ``"petsc"`` keeps the exposures in
+PETSc MPIAIJ matrices with the engine's row ownership, updated in place at
+every sample (rebuilt when the edges changed), DebtRank by MatMultTranspose
+and the clearing vector by the fictitious default algorithm with KSP solves
+(``-tokensim_ksp_*`` options after ``--`` on the command line): those two
+measures then agree between rank counts to the solver's tolerance only.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..parallel.mpi import allreduce_min_max
+from ..parallel.reduce import allreduce_exact_sums
+from ..risk import Clearing, DebtRank, contagion_probabilities, in_strength, top_agents
+from ..risk._inputs import row_sums
+
+EQUITY_FLOOR = 1e-9  # quote
+SIGMA_FLOOR = 1e-9   # quote
+SERIES = ("debtrank", "debtrank_distressed", "contagion_expected_defaults",
+          "contagion_max_probability", "clearing_shortfall", "clearing_defaults")
+
+
+class ExposureRisk:
+    """The exposure network's measures on one rank. Construction is local.
+
+    Parameters
+    ----------
+    domain : Domain
+    section : RiskSection ([risk])
+    """
+
+    def __init__(self, domain, section):
+        self.d = domain
+        self.every = int(section.every)
+        self.solver = section.solver
+        self.stressed = tuple(section.stressed)
+        self.stressed_top = int(section.stressed_top)
+        self.buffer_sd = float(section.buffer_sd)
+        self.last = dict.fromkeys(SERIES, math.nan)
+        self._debtrank = None  # PETSc objects kept between samples ("petsc")
+        self._clearing = None
+
+    def balance_sheets(self, liability, wealth):
+        """(claims, obligations, equity, assets) of the owned agents. Collective."""
+        claims = in_strength(self.d, liability)
+        obligations = row_sums(self.d.indptr, liability)
+        equity = np.maximum(wealth + claims - obligations, EQUITY_FLOOR)
+        return claims, obligations, equity, wealth + claims
+
+    def _stressed_set(self, obligations):
+        if self.stressed:
+            return list(self.stressed)
+        ids, _ = top_agents(self.d, obligations, self.stressed_top)
+        return ids.tolist()
+
+    def sample(self, liability: np.ndarray, wealth: np.ndarray) -> dict:
+        """The measures at this sample (the same on every rank). Collective."""
+        d = self.d
+        claims, obligations, equity, assets = self.balance_sheets(liability, wealth)
+        stressed = self._stressed_set(obligations)
+        sigma = self.buffer_sd * assets + SIGMA_FLOOR
+        cp = contagion_probabilities(d, liability, np.maximum(equity, 0.0), sigma, stressed)
+        # Over the agents exposed to S (the others' P does not depend on S).
+        exposed = (cp.exposure > 0) & ~np.isin(d.gid, stressed)
+        p_exposed = np.where(exposed, cp.probability, 0.0)
+        expected = float(allreduce_exact_sums(d.comm, p_exposed)[0])
+        p_max = allreduce_min_max(d.comm, 0.0, float(p_exposed.max(initial=0.0)))[1]
+        dr = self._run_debtrank(liability, equity, assets, stressed)
+        cl = self._clear(liability, wealth)
+        self.last = {"debtrank": dr.debtrank, "debtrank_distressed": float(dr.n_distressed),
+                     "contagion_expected_defaults": expected,
+                     "contagion_max_probability": p_max,
+                     "clearing_shortfall": cl.shortfall,
+                     "clearing_defaults": float(cl.n_defaulted)}
+        return self.last
+
+    def _run_debtrank(self, liability, equity, assets, stressed):
+        if self.solver == "exact":
+            with DebtRank(self.d, liability, equity, assets, solver="exact") as dr:
+                return dr.run(stressed)
+        if self._debtrank is None:
+            self._debtrank = DebtRank(self.d, liability, equity, assets, solver="petsc")
+        else:
+            self._debtrank.update(liability, equity, assets)
+        return self._debtrank.run(stressed)
+
+    def _clear(self, liability, wealth):
+        if self.solver == "exact":
+            with Clearing(self.d, liability, solver="exact") as cl:
+                return cl.solve(wealth, method="fixed_point")
+        if self._clearing is None:
+            self._clearing = Clearing(self.d, liability, solver="petsc")
+        else:
+            self._clearing.update(liability)
+        return self._clearing.solve(wealth, method="fda")
+
+    def snapshot(self, liability, wealth, k: int) -> dict:
+        """Claims, obligations, the edges' obligations and the k most systemic agents.
+        Collective."""
+        d = self.d
+        claims, obligations, equity, assets = self.balance_sheets(liability, wealth)
+        total = float(allreduce_exact_sums(d.comm, assets)[0])
+        # One-step impact: sum_j min(1, L_ij / E_j) v_j over i's creditors (a halo exchange
+        # of E and v), summed in row order.
+        n, slots = d.n_owned, d.n_owned + d.halo.n_ghost
+        e_col, v_col = np.empty(slots), np.empty(slots)
+        e_col[:n], v_col[:n] = equity, assets / total if total > 0 else 0.0
+        d.halo.exchange(e_col, v_col)
+        cols = d.indices
+        impact = row_sums(d.indptr, np.minimum(1.0, liability / e_col[cols]) * v_col[cols])
+        ids, scores = top_agents(d, impact, k)
+        return {"claims": claims, "obligations": obligations, "edge_owed": liability,
+                "systemic_id": ids, "systemic_impact": scores}
+
+    def close(self) -> None:
+        """Destroy the PETSc matrices kept between samples. Collective."""
+        for obj in (self._debtrank, self._clearing):
+            if obj is not None:
+                obj.close()
+        self._debtrank = self._clearing = None
