@@ -8,6 +8,7 @@ halo plan are built from exchanges near partition boundaries only.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass
 
@@ -105,6 +106,34 @@ class Domain:
         self.halo = plan
         self.indices = plan.edge_local
         self.interior_rows, self.boundary_rows = plan.split_rows(self.indptr)
+
+    def subnetwork(self, keep: np.ndarray) -> Domain:
+        """The same agents with only the edges ``keep`` (a mask in CSR order), in their
+        order, and a halo plan of their own (point to point). Collective.
+
+        For measures over a sparse part of the network (the edges that carry an
+        exposure): every row keeps its edges' order, so sums in edge order stay
+        independent of the partition. The caller destroys ``.halo`` when done.
+        """
+        keep = np.asarray(keep, dtype=bool)
+        counts = np.add.reduceat(np.append(keep, False).astype(np.int64), self.indptr[:-1])
+        counts[self.indptr[:-1] == self.indptr[1:]] = 0
+        indptr = np.zeros(self.n_owned + 1, dtype=np.int64)
+        np.cumsum(counts, out=indptr[1:])
+        slots = self.indices[keep]
+        targets = np.concatenate((self.gid, self.halo.ghost_gid))[slots]
+        hint = np.where(slots < self.n_owned, slots, -1).astype(np.int32)
+        plan = HaloPlan(self.comm, self.gid, targets, self.directory, "p2p",
+                        edge_local_hint=hint, owned_order=self.owned_order)
+        interior, boundary = plan.split_rows(indptr)
+        sub = dataclasses.replace(self, indptr=indptr, indices=plan.edge_local,
+                                  weights=self.weights[keep] if self.weights.shape[0] else
+                                  self.weights, halo=plan, interior_rows=interior,
+                                  boundary_rows=boundary)
+        # The owned agents are the same: their lookups carry over (no collective).
+        sub.__dict__["directory"] = self.directory
+        sub.__dict__["owned_order"] = self.owned_order
+        return sub
 
     def edge_targets(self) -> np.ndarray:
         """Global id of every edge's target, in CSR order. Local."""

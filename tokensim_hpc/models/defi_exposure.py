@@ -48,8 +48,9 @@ import numpy as np
 
 from ..parallel.mpi import allreduce_min_max
 from ..parallel.reduce import allreduce_exact_sums
-from ..risk import Clearing, DebtRank, contagion_probabilities, in_strength, top_agents
+from ..risk import Clearing, DebtRank, contagion_probabilities, top_agents
 from ..risk._inputs import row_sums
+from ..risk.transpose import ExactTranspose
 
 EQUITY_FLOOR = 1e-9  # quote
 SIGMA_FLOOR = 1e-9   # quote
@@ -77,12 +78,21 @@ class ExposureRisk:
         self._debtrank = None  # PETSc objects kept between samples ("petsc")
         self._clearing = None
 
-    def balance_sheets(self, liability, wealth):
-        """(claims, obligations, equity, assets) of the owned agents. Collective."""
-        claims = in_strength(self.d, liability)
-        obligations = row_sums(self.d.indptr, liability)
+    def _credit_network(self, liability):
+        """(the domain with only the edges that carry an obligation, their obligations).
+        Collective; the caller destroys the sub-domain's halo plan."""
+        keep = liability > 0
+        return self.d.subnetwork(keep), liability[keep]
+
+    @staticmethod
+    def balance_sheets(net, owed, wealth):
+        """(claims, obligations, equity, assets, the obligations' transposed product) of
+        the owned agents, on the credit network ``net``. Collective."""
+        transpose = ExactTranspose(net, owed, "liability")
+        claims = transpose.mult_transpose(np.ones(net.n_owned))
+        obligations = row_sums(net.indptr, owed)
         equity = np.maximum(wealth + claims - obligations, EQUITY_FLOOR)
-        return claims, obligations, equity, wealth + claims
+        return claims, obligations, equity, wealth + claims, transpose
 
     def _stressed_set(self, obligations):
         if self.stressed:
@@ -91,19 +101,32 @@ class ExposureRisk:
         return ids.tolist()
 
     def sample(self, liability: np.ndarray, wealth: np.ndarray) -> dict:
-        """The measures at this sample (the same on every rank). Collective."""
+        """The measures at this sample (the same on every rank). Collective.
+
+        ``liability``: what each edge of the domain's CSR carries (0 for most)."""
         d = self.d
-        claims, obligations, equity, assets = self.balance_sheets(liability, wealth)
-        stressed = self._stressed_set(obligations)
-        sigma = self.buffer_sd * assets + SIGMA_FLOOR
-        cp = contagion_probabilities(d, liability, np.maximum(equity, 0.0), sigma, stressed)
-        # Over the agents exposed to S (the others' P does not depend on S).
-        exposed = (cp.exposure > 0) & ~np.isin(d.gid, stressed)
-        p_exposed = np.where(exposed, cp.probability, 0.0)
-        expected = float(allreduce_exact_sums(d.comm, p_exposed)[0])
-        p_max = allreduce_min_max(d.comm, 0.0, float(p_exposed.max(initial=0.0)))[1]
-        dr = self._run_debtrank(liability, equity, assets, stressed)
-        cl = self._clear(liability, wealth)
+        net, owed = self._credit_network(liability)
+        try:
+            claims, obligations, equity, assets, transpose = self.balance_sheets(net, owed,
+                                                                                 wealth)
+            stressed = self._stressed_set(obligations)
+            sigma = self.buffer_sd * assets + SIGMA_FLOOR
+            cp = contagion_probabilities(net, owed, np.maximum(equity, 0.0), sigma, stressed,
+                                         transpose=transpose)
+            # Over the agents exposed to S (the others' P does not depend on S).
+            exposed = (cp.exposure > 0) & ~np.isin(d.gid, stressed)
+            p_exposed = np.where(exposed, cp.probability, 0.0)
+            expected = float(allreduce_exact_sums(d.comm, p_exposed)[0])
+            p_max = allreduce_min_max(d.comm, 0.0, float(p_exposed.max(initial=0.0)))[1]
+            if self.solver == "exact":
+                with DebtRank(net, owed, equity, assets, solver="exact") as debtrank:
+                    dr = debtrank.run(stressed)
+                with Clearing(net, owed, solver="exact") as clearing:
+                    cl = clearing.solve(wealth, method="fixed_point")
+            else:
+                dr, cl = self._petsc_measures(liability, equity, assets, wealth, stressed)
+        finally:
+            net.halo.destroy()
         self.last = {"debtrank": dr.debtrank, "debtrank_distressed": float(dr.n_distressed),
                      "contagion_expected_defaults": expected,
                      "contagion_max_probability": p_max,
@@ -111,40 +134,36 @@ class ExposureRisk:
                      "clearing_defaults": float(cl.n_defaulted)}
         return self.last
 
-    def _run_debtrank(self, liability, equity, assets, stressed):
-        if self.solver == "exact":
-            with DebtRank(self.d, liability, equity, assets, solver="exact") as dr:
-                return dr.run(stressed)
+    def _petsc_measures(self, liability, equity, assets, wealth, stressed):
+        """DebtRank and the clearing (fictitious default algorithm) over PETSc matrices of
+        the whole network, kept between samples: values rewritten in place, rebuilt when
+        the edges changed. Collective."""
         if self._debtrank is None:
             self._debtrank = DebtRank(self.d, liability, equity, assets, solver="petsc")
-        else:
-            self._debtrank.update(liability, equity, assets)
-        return self._debtrank.run(stressed)
-
-    def _clear(self, liability, wealth):
-        if self.solver == "exact":
-            with Clearing(self.d, liability, solver="exact") as cl:
-                return cl.solve(wealth, method="fixed_point")
-        if self._clearing is None:
             self._clearing = Clearing(self.d, liability, solver="petsc")
         else:
+            self._debtrank.update(liability, equity, assets)
             self._clearing.update(liability)
-        return self._clearing.solve(wealth, method="fda")
+        return self._debtrank.run(stressed), self._clearing.solve(wealth, method="fda")
 
     def snapshot(self, liability, wealth, k: int) -> dict:
         """Claims, obligations, the edges' obligations and the k most systemic agents.
         Collective."""
         d = self.d
-        claims, obligations, equity, assets = self.balance_sheets(liability, wealth)
-        total = float(allreduce_exact_sums(d.comm, assets)[0])
-        # One-step impact: sum_j min(1, L_ij / E_j) v_j over i's creditors (a halo exchange
-        # of E and v), summed in row order.
-        n, slots = d.n_owned, d.n_owned + d.halo.n_ghost
-        e_col, v_col = np.empty(slots), np.empty(slots)
-        e_col[:n], v_col[:n] = equity, assets / total if total > 0 else 0.0
-        d.halo.exchange(e_col, v_col)
-        cols = d.indices
-        impact = row_sums(d.indptr, np.minimum(1.0, liability / e_col[cols]) * v_col[cols])
+        net, owed = self._credit_network(liability)
+        try:
+            claims, obligations, equity, assets, _ = self.balance_sheets(net, owed, wealth)
+            total = float(allreduce_exact_sums(d.comm, assets)[0])
+            # One-step impact: sum_j min(1, L_ij / E_j) v_j over i's creditors (a halo
+            # exchange of E and v), summed in row order.
+            n, slots = net.n_owned, net.n_owned + net.halo.n_ghost
+            e_col, v_col = np.empty(slots), np.empty(slots)
+            e_col[:n], v_col[:n] = equity, assets / total if total > 0 else 0.0
+            net.halo.exchange(e_col, v_col)
+            cols = net.indices
+            impact = row_sums(net.indptr, np.minimum(1.0, owed / e_col[cols]) * v_col[cols])
+        finally:
+            net.halo.destroy()
         ids, scores = top_agents(d, impact, k)
         return {"claims": claims, "obligations": obligations, "edge_owed": liability,
                 "systemic_id": ids, "systemic_impact": scores}

@@ -64,8 +64,7 @@ def shocked_slots(domain, shocked) -> tuple[np.ndarray, np.ndarray]:
     unique, counts = np.unique(shocked, return_counts=True)
     if np.any(counts > 1):
         raise RiskInputError(f"agent id {int(unique[counts > 1][0])} is shocked twice")
-    order = np.argsort(domain.gid, kind="stable")
-    sorted_gid = domain.gid[order]
+    order, sorted_gid = domain.owned_order  # cached by the domain
     pos = np.searchsorted(sorted_gid, shocked)
     mine = np.zeros(shocked.shape[0], dtype=bool)
     if domain.n_owned:

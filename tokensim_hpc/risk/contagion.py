@@ -13,9 +13,10 @@ P_i = 1 - Phi((theta_i - sum_{k in S} c_ik) / sigma_i), with
 - Phi the standard normal distribution function, so 1 - Phi(x) =
   erfc(x / sqrt 2) / 2.
 
-The exposures to the stressed set are the in-strengths of the liabilities
-of the stressed agents' edges (``centrality.in_strength``: each agent's
-terms added in an order that does not depend on the partition), so the
+The exposures to the stressed set are a transposed product of the
+liabilities with the stressed set's indicator
+(:class:`~tokensim_hpc.risk.transpose.ExactTranspose`: each agent's terms
+added in an order that does not depend on the partition), so the
 probabilities are bit-identical on any number of ranks. The expected number
 of defaults, sum_i P_i (the stressed agents included, whose own P is
 computed like any other's), is an exact global sum.
@@ -30,7 +31,7 @@ from scipy.special import erfc
 
 from ..parallel.reduce import allreduce_exact_sums
 from ._inputs import agent_column, edge_column, shocked_slots
-from .centrality import in_strength
+from .transpose import ExactTranspose
 
 
 @dataclass
@@ -42,7 +43,8 @@ class ContagionResult:
     expected_defaults: float  # sum_i P_i over all agents (exact)
 
 
-def contagion_probabilities(domain, liability, buffer, sigma, stressed) -> ContagionResult:
+def contagion_probabilities(domain, liability, buffer, sigma, stressed,
+                            transpose=None) -> ContagionResult:
     """P(default | the agents ``stressed`` are) for every owned agent. Collective.
 
     Parameters
@@ -57,6 +59,8 @@ def contagion_probabilities(domain, liability, buffer, sigma, stressed) -> Conta
     stressed : sequence of int
         Global ids of the stressed agents, the same on every rank; an id no
         agent has is refused with an error naming it.
+    transpose : ExactTranspose of ``liability``, optional
+        Reused when the caller has one already (it must hold these liabilities).
     """
     liability = edge_column(domain, liability, "liability")
     buffer = agent_column(domain, buffer, "buffer")
@@ -64,9 +68,11 @@ def contagion_probabilities(domain, liability, buffer, sigma, stressed) -> Conta
     slots, _ = shocked_slots(domain, stressed)
     is_stressed = np.zeros(domain.n_owned, dtype=bool)
     is_stressed[slots] = True
-    # The stressed agents' rows: what each of them owes its creditors.
-    from_stressed = np.repeat(is_stressed, np.diff(domain.indptr))
-    exposure = in_strength(domain, np.where(from_stressed, liability, 0.0))
+    # sum_{k in S} L_kj: the stressed agents' rows, added in a fixed order (L_kj * 1 or
+    # * 0 is exact), only over the edges that carry a liability.
+    if transpose is None:
+        transpose = ExactTranspose(domain, liability, "liability")
+    exposure = transpose.mult_transpose(is_stressed.astype(np.float64))
     probability = 0.5 * erfc((buffer - exposure) / (sigma * np.sqrt(2.0)))
     expected = float(allreduce_exact_sums(domain.comm, probability)[0])
     return ContagionResult(probability, exposure, expected)
