@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from mpirun import REPO, mpirun, simulate
 
-SETS = ["agents.n=4000", "run.ticks=24", "output.every=8", "model.frac_arbitrage=0.2",
+SETS = ["agents.n=4000", "run.ticks=24", "output.every=8", "risk.every=8",
+        "model.frac_arbitrage=0.2",
         "model.frac_noise=0.05", "model.frac_herding=0.25", "model.frac_liquidity=0.05",
         "model.frac_payment=0.05",
         "model.frac_borrower=0.05", "model.frac_portfolio=0.05", "model.leverage=0.75",
@@ -50,8 +51,10 @@ def test_bit_identical_on_1_to_4_ranks_and_both_backends(runs):
         assert sorted(other) == sorted(ref)
         for name in ref:
             assert _same(ref[name], other[name]), f"{name} differs ({key})"
-    # The markets moved and every type traded.
+    # The markets moved and every type traded; the credit network carried risk.
     assert np.ptp(ref["timeseries/pool_price"], axis=0).min() > 0
+    assert np.nanmin(ref["timeseries/debtrank"]) > 0
+    assert np.nanmin(ref["timeseries/contagion_expected_defaults"]) > 0
     assert ref["timeseries/orders"].sum() > 24 * 1000
 
 

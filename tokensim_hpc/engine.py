@@ -8,7 +8,6 @@ halo plan are built from exchanges near partition boundaries only.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from dataclasses import dataclass
 
@@ -107,33 +106,43 @@ class Domain:
         self.indices = plan.edge_local
         self.interior_rows, self.boundary_rows = plan.split_rows(self.indptr)
 
-    def subnetwork(self, keep: np.ndarray) -> Domain:
-        """The same agents with only the edges ``keep`` (a mask in CSR order), in their
-        order, and a halo plan of their own (point to point). Collective.
+    def subdomain(self, edges: np.ndarray) -> tuple[Domain, np.ndarray]:
+        """The part of the network made of the local edges ``edges`` (CSR positions,
+        ascending) and of the agents they touch. Collective.
 
-        For measures over a sparse part of the network (the edges that carry an
-        exposure): every row keeps its edges' order, so sums in edge order stay
-        independent of the partition. The caller destroys ``.halo`` when done.
+        Returns (sub, agents): ``sub`` is a domain whose owned agents are this rank's
+        agents at the ends of those edges (``agents``, their local indices here, in
+        Hilbert order), each row with its kept edges in their order, with a halo plan
+        of its own (point to point; the caller destroys ``sub.halo``). For measures over
+        a sparse part of the network (the edges that carry an exposure): sums in edge
+        order stay independent of the partition, and the work scales with the part,
+        not with the whole. ``sub.n_total`` stays the number of agents of the economy
+        (ids keep their range); ``sub.offset`` is not a position (-1).
         """
-        keep = np.asarray(keep, dtype=bool)
-        counts = np.add.reduceat(np.append(keep, False).astype(np.int64), self.indptr[:-1])
-        counts[self.indptr[:-1] == self.indptr[1:]] = 0
-        indptr = np.zeros(self.n_owned + 1, dtype=np.int64)
-        np.cumsum(counts, out=indptr[1:])
-        slots = self.indices[keep]
+        edges = np.asarray(edges, dtype=np.int64)
+        n = self.n_owned
+        rows = np.searchsorted(self.indptr, edges, side="right") - 1
+        slots = self.indices[edges]
         targets = np.concatenate((self.gid, self.halo.ghost_gid))[slots]
-        hint = np.where(slots < self.n_owned, slots, -1).astype(np.int32)
-        plan = HaloPlan(self.comm, self.gid, targets, self.directory, "p2p",
-                        edge_local_hint=hint, owned_order=self.owned_order)
+        # The agents other ranks' kept edges point at: those a plan of the kept edges sends.
+        probe = HaloPlan(self.comm, self.gid, targets, self.directory, "p2p",
+                         owned_order=self.owned_order)
+        agents = np.unique(np.concatenate((rows, slots[slots < n], probe.send_idx)))
+        probe.destroy()
+        gid = self.gid[agents]
+        plan = HaloPlan(self.comm, gid, targets, self.directory, "p2p")
+        indptr = np.zeros(agents.shape[0] + 1, dtype=np.int64)
+        np.cumsum(np.bincount(np.searchsorted(agents, rows), minlength=agents.shape[0]),
+                  out=indptr[1:])
         interior, boundary = plan.split_rows(indptr)
-        sub = dataclasses.replace(self, indptr=indptr, indices=plan.edge_local,
-                                  weights=self.weights[keep] if self.weights.shape[0] else
-                                  self.weights, halo=plan, interior_rows=interior,
-                                  boundary_rows=boundary)
-        # The owned agents are the same: their lookups carry over (no collective).
-        sub.__dict__["directory"] = self.directory
-        sub.__dict__["owned_order"] = self.owned_order
-        return sub
+        sub = Domain(comm=self.comm, n_total=self.n_total, offset=-1, cuts=self.cuts,
+                     gid=gid, x=self.x[agents], y=self.y[agents], indptr=indptr,
+                     indices=plan.edge_local,
+                     weights=self.weights[edges] if self.weights.shape[0] else self.weights,
+                     uniform_weight=self.uniform_weight, halo=plan, interior_rows=interior,
+                     boundary_rows=boundary)
+        sub.__dict__["directory"] = self.directory  # the same owners
+        return sub, agents
 
     def edge_targets(self) -> np.ndarray:
         """Global id of every edge's target, in CSR order. Local."""

@@ -259,7 +259,8 @@ class Defi:
                 "lp_shares": self.lp_shares, "collateral": col, "debt": debt,
                 "cluster": self.clusters.labels, "wealth": wealth,
                 "credit_loss": self.payments.credit.loss,
-                **self.exposure.snapshot(self.payments.credit.liability(), wealth,
+                "edge_owed": self.payments.credit.liability(),
+                **self.exposure.snapshot(*self.payments.credit.owing_edges(), wealth,
                                          self._n_central),
                 **self.network.snapshot()}
 
@@ -400,7 +401,11 @@ class Defi:
         if self.risk.every and tick % self.risk.every == 0:
             with timers("risk"):
                 self.risk.sample(self.holdings, self.slot_value)
-                self.exposure.sample(self.payments.credit.liability(), self.agent_wealth())
+                credit = self.payments.credit
+                # The sample's wealth, summed slot by slot as agent_wealth does.
+                self.exposure.sample(*credit.owing_edges(), self.risk.wealth_prev,
+                                     credit.liability() if self.exposure.solver == "petsc"
+                                     else None)
         counts = np.maximum(self.type_counts, 1)
         return {
             "pool_price": self.clearing.copy(), "pool_base": pools.base.copy(),

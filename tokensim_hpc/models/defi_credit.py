@@ -115,6 +115,12 @@ class TradeCredit:
         """Creditors (local indices) record the losses of default notices. Local."""
         np.add.at(self.loss, receivers, amounts)
 
+    def owing_edges(self) -> tuple[np.ndarray, np.ndarray]:
+        """(CSR positions of the edges that carry an obligation, ascending; what they
+        carry). Local."""
+        live = self.owed > 0
+        return self.u._edges[live], self.owed[live]
+
     def liability(self) -> np.ndarray:
         """What each local edge's source owes its target (0 but on payment users'
         edges), one value per edge of the domain's CSR. Local."""

@@ -8,7 +8,8 @@ At a sample, from the agents' holdings valued at the pool prices W_i:
 - equity E_i = W_i + claims_i - obligations_i, floored at ``EQUITY_FLOOR``
   (an agent with nothing left loses everything to any default);
 - the stressed set S: ``risk.stressed`` (global ids), or when empty the
-  ``risk.stressed_top`` agents with the largest obligations at the sample.
+  ``risk.stressed_top`` agents with the largest obligations at the sample
+  (ties to the smaller id; fewer when fewer agents owe anything).
 
 Measures (each a time series, the value at the last sample):
 
@@ -24,10 +25,18 @@ Measures (each a time series, the value at the last sample):
 - Eisenberg-Noe clearing with external assets e_i = W_i: the shortfall
   sum_i (pbar_i - p_i) and the number of agents that cannot pay in full.
 
-Each snapshot also records every agent's claims and obligations, every
-edge's obligation, and the 20 most systemic agents: the largest one-step
-DebtRank impacts I_i = sum_j W_ij v_j / sum v (the share of the economy's
-value that i's default destroys directly).
+Each snapshot also records every agent's claims and obligations, and the 20
+most systemic agents: the largest one-step DebtRank impacts I_i = sum_j W_ij
+v_j / sum v (the share of the economy's value that i's default destroys
+directly; ids -1 and NaN past the number of agents in the credit network).
+
+The work scales with the credit network, not with the economy: the measures
+run on :meth:`~tokensim_hpc.engine.Domain.subdomain` of the edges that
+carry an obligation and the agents at their ends (an agent outside it has no
+claim, no obligation and no exposure, so it cannot take part in a cascade).
+DebtRank normalises v over that sub-domain; R is rescaled to the economy's
+total value (every agent's wealth plus the claims), an exact sum. With no
+obligation anywhere, every measure is 0.
 
 ``risk.solver = "exact"`` (default) computes the transposed products of
 DebtRank and of the clearing fixed point in a fixed order
@@ -47,7 +56,7 @@ import math
 import numpy as np
 
 from ..parallel.mpi import allreduce_min_max
-from ..parallel.reduce import allreduce_exact_sums
+from ..parallel.reduce import allreduce_exact_sums, allreduce_sum_int
 from ..risk import Clearing, DebtRank, contagion_probabilities, top_agents
 from ..risk._inputs import row_sums
 from ..risk.transpose import ExactTranspose
@@ -78,57 +87,83 @@ class ExposureRisk:
         self._debtrank = None  # PETSc objects kept between samples ("petsc")
         self._clearing = None
 
-    def _credit_network(self, liability):
-        """(the domain with only the edges that carry an obligation, their obligations).
-        Collective; the caller destroys the sub-domain's halo plan."""
-        keep = liability > 0
-        return self.d.subnetwork(keep), liability[keep]
+    def _credit_network(self, edges):
+        """The sub-domain of the edges that carry an obligation (CSR positions) and the
+        agents at their ends, and those agents' local indices here. Collective; the
+        caller destroys the sub-domain's halo plan."""
+        return self.d.subdomain(edges)
 
     @staticmethod
     def balance_sheets(net, owed, wealth):
         """(claims, obligations, equity, assets, the obligations' transposed product) of
-        the owned agents, on the credit network ``net``. Collective."""
+        the credit network's agents (``wealth`` theirs). Collective."""
         transpose = ExactTranspose(net, owed, "liability")
         claims = transpose.mult_transpose(np.ones(net.n_owned))
         obligations = row_sums(net.indptr, owed)
         equity = np.maximum(wealth + claims - obligations, EQUITY_FLOOR)
         return claims, obligations, equity, wealth + claims, transpose
 
-    def _stressed_set(self, obligations):
-        if self.stressed:
-            return list(self.stressed)
-        ids, _ = top_agents(self.d, obligations, self.stressed_top)
-        return ids.tolist()
+    def _stressed_set(self, net, obligations) -> tuple[list, int]:
+        """(the stressed ids in the credit network, how many stressed agents are
+        outside it). Collective."""
+        if not self.stressed:
+            # The largest debtors (fewer when fewer agents owe anything).
+            ids, scores = top_agents(net, obligations, self.stressed_top)
+            return ids[scores > 0].tolist(), 0
+        wanted = np.asarray(self.stressed, dtype=np.int64)
+        present = allreduce_sum_int(self.d.comm, np.isin(wanted, net.gid).astype(np.int64))
+        return wanted[present > 0].tolist(), int(np.count_nonzero(present == 0))
 
-    def sample(self, liability: np.ndarray, wealth: np.ndarray) -> dict:
+    def sample(self, edges, owed, wealth, liability) -> dict:
         """The measures at this sample (the same on every rank). Collective.
 
-        ``liability``: what each edge of the domain's CSR carries (0 for most)."""
+        ``edges``/``owed``: the CSR positions of the edges that carry an obligation
+        (ascending) and what they carry; ``wealth`` of every owned agent;
+        ``liability`` the same obligations on every edge (the PETSc solver's input)."""
         d = self.d
-        net, owed = self._credit_network(liability)
+        if allreduce_sum_int(d.comm, np.array([edges.shape[0]]))[0] == 0:
+            # Nobody owes anything: nothing to propagate, nobody exposed.
+            self.last = {**dict.fromkeys(SERIES, 0.0),
+                         "debtrank_distressed": float(len(self.stressed))}
+            return self.last
+        net, agents = self._credit_network(edges)
         try:
-            claims, obligations, equity, assets, transpose = self.balance_sheets(net, owed,
-                                                                                 wealth)
-            stressed = self._stressed_set(obligations)
+            w = wealth[agents]
+            claims, obligations, equity, assets, transpose = self.balance_sheets(net, owed, w)
+            stressed, outside = self._stressed_set(net, obligations)
             sigma = self.buffer_sd * assets + SIGMA_FLOOR
             cp = contagion_probabilities(net, owed, np.maximum(equity, 0.0), sigma, stressed,
                                          transpose=transpose)
             # Over the agents exposed to S (the others' P does not depend on S).
-            exposed = (cp.exposure > 0) & ~np.isin(d.gid, stressed)
+            exposed = (cp.exposure > 0) & ~np.isin(net.gid, stressed)
             p_exposed = np.where(exposed, cp.probability, 0.0)
-            expected = float(allreduce_exact_sums(d.comm, p_exposed)[0])
+            # Economic values: every agent's assets (those outside the credit network
+            # are their wealth), for DebtRank's normalisation.
+            v_net, w_all, w_net, expected = allreduce_exact_sums(d.comm, assets, wealth, w,
+                                                                  p_exposed)
             p_max = allreduce_min_max(d.comm, 0.0, float(p_exposed.max(initial=0.0)))[1]
             if self.solver == "exact":
                 with DebtRank(net, owed, equity, assets, solver="exact") as debtrank:
                     dr = debtrank.run(stressed)
                 with Clearing(net, owed, solver="exact") as clearing:
-                    cl = clearing.solve(wealth, method="fixed_point")
+                    cl = clearing.solve(w, method="fixed_point")
+                # DebtRank normalised its values over the credit network: rescaled to the
+                # economy's (every agent's wealth, plus the claims, all in the network).
+                scale = v_net / (w_all - w_net + v_net)
+                debtrank_r = dr.debtrank * scale
+                distressed = dr.n_distressed + outside
             else:
-                dr, cl = self._petsc_measures(liability, equity, assets, wealth, stressed)
+                full_assets = wealth.copy()
+                full_assets[agents] = assets
+                full_equity = np.maximum(wealth, EQUITY_FLOOR)
+                full_equity[agents] = equity
+                dr, cl = self._petsc_measures(liability, full_equity, full_assets, wealth,
+                                              list(self.stressed) or stressed)
+                debtrank_r, distressed = dr.debtrank, dr.n_distressed
         finally:
             net.halo.destroy()
-        self.last = {"debtrank": dr.debtrank, "debtrank_distressed": float(dr.n_distressed),
-                     "contagion_expected_defaults": expected,
+        self.last = {"debtrank": debtrank_r, "debtrank_distressed": float(distressed),
+                     "contagion_expected_defaults": float(expected),
                      "contagion_max_probability": p_max,
                      "clearing_shortfall": cl.shortfall,
                      "clearing_defaults": float(cl.n_defaulted)}
@@ -146,14 +181,18 @@ class ExposureRisk:
             self._clearing.update(liability)
         return self._debtrank.run(stressed), self._clearing.solve(wealth, method="fda")
 
-    def snapshot(self, liability, wealth, k: int) -> dict:
-        """Claims, obligations, the edges' obligations and the k most systemic agents.
+    def snapshot(self, edges, owed, wealth, k: int) -> dict:
+        """Claims and obligations of every owned agent and the k most systemic agents
+        (ids -1 and impact NaN past the number of agents in the credit network).
         Collective."""
         d = self.d
-        net, owed = self._credit_network(liability)
+        net, agents = self._credit_network(edges)
         try:
-            claims, obligations, equity, assets, _ = self.balance_sheets(net, owed, wealth)
-            total = float(allreduce_exact_sums(d.comm, assets)[0])
+            claims, obligations, equity, assets, _ = self.balance_sheets(net, owed,
+                                                                        wealth[agents])
+            v_net, w_all, w_net = allreduce_exact_sums(d.comm, assets, wealth,
+                                                       wealth[agents])
+            total = w_all - w_net + v_net  # every agent's assets
             # One-step impact: sum_j min(1, L_ij / E_j) v_j over i's creditors (a halo
             # exchange of E and v), summed in row order.
             n, slots = net.n_owned, net.n_owned + net.halo.n_ghost
@@ -162,11 +201,15 @@ class ExposureRisk:
             net.halo.exchange(e_col, v_col)
             cols = net.indices
             impact = row_sums(net.indptr, np.minimum(1.0, owed / e_col[cols]) * v_col[cols])
+            ids, scores = top_agents(net, impact, k)
         finally:
             net.halo.destroy()
-        ids, scores = top_agents(d, impact, k)
-        return {"claims": claims, "obligations": obligations, "edge_owed": liability,
-                "systemic_id": ids, "systemic_impact": scores}
+        top_id, top_impact = np.full(k, -1, dtype=np.int64), np.full(k, np.nan)
+        top_id[:ids.shape[0]], top_impact[:ids.shape[0]] = ids, scores
+        full = np.zeros((2, d.n_owned))
+        full[0, agents], full[1, agents] = claims, obligations
+        return {"claims": full[0], "obligations": full[1], "systemic_id": top_id,
+                "systemic_impact": top_impact}
 
     def close(self) -> None:
         """Destroy the PETSc matrices kept between samples. Collective."""

@@ -53,7 +53,7 @@ class SystemicRisk:
         self.kr = kernels.risk
         n = domain.n_owned
         self.samples = 0
-        self.wealth_prev = np.zeros(n)
+        self.wealth_prev = np.zeros(n)  # at the last sample: equal to Defi.agent_wealth()
         self.mean = np.zeros(n)
         self.var = np.zeros(n)
         self.cov = np.zeros(int(domain.indptr[-1]))
