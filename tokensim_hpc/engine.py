@@ -19,7 +19,8 @@ from .models import b1 as b1_model
 from .models import defi as defi_model
 from .network import LocalNetwork, rewire_small_world
 from .parallel.directory import Directory
-from .parallel.halo import HaloPlan
+from .parallel.exchange import alltoallv, exchange_counts
+from .parallel.halo import GhostDirectory, HaloPlan
 from .parallel.knn import distributed_knn
 from .parallel.mpi import allreduce_max_int, allreduce_min_max, barrier, wtime
 from .parallel.partition import hilbert_partition
@@ -124,13 +125,19 @@ class Domain:
         rows = np.searchsorted(self.indptr, edges, side="right") - 1
         slots = self.indices[edges]
         targets = np.concatenate((self.gid, self.halo.ghost_gid))[slots]
-        # The agents other ranks' kept edges point at: those a plan of the kept edges sends.
-        probe = HaloPlan(self.comm, self.gid, targets, self.directory, "p2p",
-                         owned_order=self.owned_order)
-        agents = np.unique(np.concatenate((rows, slots[slots < n], probe.send_idx)))
-        probe.destroy()
+        # The agents other ranks' kept edges point at: each rank sends the ids of its
+        # kept edges' ghost targets to their owners (known from the halo plan).
+        ghosts = np.unique(slots[slots >= n])
+        owner = self.halo.ghost_owner[ghosts - n]
+        counts = np.bincount(owner, minlength=self.comm.size).astype(np.int64)
+        wanted = alltoallv(self.comm, self.halo.ghost_gid[ghosts - n][np.argsort(owner,
+                                                                                kind="stable")],
+                           counts, exchange_counts(self.comm, counts))
+        by_gid, sorted_gid = self.owned_order
+        asked = by_gid[np.searchsorted(sorted_gid, wanted)]
+        agents = np.unique(np.concatenate((rows, slots[slots < n], asked)))
         gid = self.gid[agents]
-        plan = HaloPlan(self.comm, gid, targets, self.directory, "p2p")
+        plan = HaloPlan(self.comm, gid, targets, GhostDirectory(self.halo), "p2p")
         indptr = np.zeros(agents.shape[0] + 1, dtype=np.int64)
         np.cumsum(np.bincount(np.searchsorted(agents, rows), minlength=agents.shape[0]),
                   out=indptr[1:])
@@ -141,7 +148,6 @@ class Domain:
                      weights=self.weights[edges] if self.weights.shape[0] else self.weights,
                      uniform_weight=self.uniform_weight, halo=plan, interior_rows=interior,
                      boundary_rows=boundary)
-        sub.__dict__["directory"] = self.directory  # the same owners
         return sub, agents
 
     def edge_targets(self) -> np.ndarray:

@@ -60,6 +60,7 @@ class SystemicRisk:
         self.degree = None  # connectedness, recomputed when the network changes
         self.n_edges = None  # over all ranks (each row keeps its edges)
         self.last = (math.nan, math.nan, math.nan)
+        self._dev_isd = self._row_w = None
 
     def edges_replaced(self, replaced: np.ndarray) -> None:
         """New edges (a mask in CSR order) start uncorrelated; connectedness changed."""
@@ -85,7 +86,11 @@ class SystemicRisk:
             self.degree = self._connectedness()
         if self.n_edges is None:
             self.n_edges = int(allreduce_sum_int(d.comm, np.array([self.cov.shape[0]]))[0])
-        dev_isd = np.zeros((slots, 2))
+        # Buffers kept between samples (fresh pages cost a fault each, per sample).
+        if self._dev_isd is None or self._dev_isd.shape[0] != slots:
+            self._dev_isd = np.zeros((slots, 2))
+            self._row_w = np.zeros(n)
+        dev_isd, row_w = self._dev_isd, self._row_w
         self.kr.agent_moments(holdings, slot_value, self.wealth_prev, self.mean, self.var, lam,
                               dev_isd)
         self.samples += 1
@@ -93,7 +98,6 @@ class SystemicRisk:
             return self.last  # no return yet (r = 0 left the moments at 0)
         # One halo exchange of (dev, 1/sd) pairs, as complex numbers of the same 16 bytes.
         d.halo.exchange(dev_isd.view(np.complex128).reshape(-1))
-        row_w = np.empty(n)
         self.kr.edge_correlations(d.indptr, d.indices, dev_isd, self.cov, lam, row_w)
         acc = new_accumulators(5)
         self.kr.risk_sums(self.degree, row_w, acc)

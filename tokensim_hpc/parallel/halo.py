@@ -131,6 +131,12 @@ class HaloPlan:
         self._send = {}
         self._reduce_plan = None
 
+    def ghost_owners(self, gid: np.ndarray) -> np.ndarray:
+        """Owner rank of each id in ``gid``, every one a ghost of this plan. Local."""
+        by = np.argsort(self.ghost_gid, kind="stable")
+        pos = by[np.searchsorted(self.ghost_gid[by], np.asarray(gid, dtype=np.int64))]
+        return self.ghost_owner[pos].astype(np.int64)
+
     def slot_owner(self, slots: np.ndarray) -> np.ndarray:
         """Owner rank of each local slot (owned or ghost). Local."""
         slots = np.asarray(slots, dtype=np.int64)
@@ -301,3 +307,14 @@ class OwnerRoute:
             c = np.ascontiguousarray(c if in_route_order else c[self.order])
             out.append(alltoallv(self.comm, c, self.send_counts, self.recv_counts))
         return tuple(out)
+
+
+class GhostDirectory:
+    """Owner lookup for ids that are ghosts of a plan (a plan over a part of its
+    edges needs no directory). ``lookup`` is local, unlike Directory's."""
+
+    def __init__(self, plan: HaloPlan):
+        self.plan = plan
+
+    def lookup(self, gid: np.ndarray) -> np.ndarray:
+        return self.plan.ghost_owners(gid)

@@ -1,0 +1,101 @@
+"""One risk sample of the economy, part by part, after a simulated day.
+
+Run it under MPI; rank 0 prints one JSON line:
+
+    mpirun -n 2 python benchmarks/risk_sample.py --n 1000000 --ticks 24
+
+The ``defi`` scenario runs ``--ticks`` ticks without risk samples; then each
+part of a sample is timed as the best of ``--repeat`` calls (max over ranks,
+with barriers around each call), on the state the day left:
+
+- ``exposure_ms``: the exposure measures (``ExposureRisk.sample``: the credit
+  network's sub-domain, claims and obligations, contagion, DebtRank and the
+  clearing, exact solver), and ``subdomain_ms`` building the sub-domain alone;
+- ``r_sys_ms``: R_sys (``SystemicRisk.sample``), and its parts
+  ``agent_moments_ms``, ``halo_ms`` (the (dev, 1/sd) exchange),
+  ``edge_correlations_ms`` and ``risk_sums_ms`` (on copies of the state);
+- ``credit_edges`` and ``credit_agents``: the sub-domain's size, summed over ranks.
+
+Repeated calls keep moving the R_sys moments forward; the work is the same.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tokensim_hpc.engine import Simulation  # noqa: E402
+from tokensim_hpc.parallel.mpi import barrier, install_abort_hook, world  # noqa: E402
+from tokensim_hpc.parallel.reduce import new_accumulators  # noqa: E402
+from tokensim_hpc.scenario import resolve  # noqa: E402
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--n", type=int, default=1_000_000, help="number of agents")
+    p.add_argument("--ticks", type=int, default=24, help="ticks simulated first")
+    p.add_argument("--repeat", type=int, default=5, help="calls per part (the best counts)")
+    args = p.parse_args()
+    comm = world()
+    install_abort_hook(comm)
+    sc = resolve("defi", [f"agents.n={args.n}", f"run.ticks={args.ticks}", "risk.every=0"])
+    sim = Simulation(comm, sc, quiet=True)
+    sim.run(writer=None)
+    m, d = sim.model, sim.domain
+
+    def best(fn) -> float:
+        times = []
+        for _ in range(args.repeat):
+            barrier(comm)
+            t0 = time.perf_counter()
+            fn()
+            barrier(comm)
+            times.append(time.perf_counter() - t0)
+        return round(1e3 * comm.allreduce(min(times), op=_max()), 2)
+
+    edges, owed = m.payments.credit.owing_edges()
+    wealth = m.agent_wealth()
+    sizes = []
+
+    def subdomain():
+        net, agents = d.subdomain(edges)
+        net.halo.destroy()
+        sizes[:] = [edges.shape[0], agents.shape[0]]
+
+    out = {"benchmark": "risk_sample", "n": args.n, "ranks": comm.size, "ticks": args.ticks}
+    out["subdomain_ms"] = best(subdomain)
+    out["credit_edges"], out["credit_agents"] = (int(v) for v in comm.allreduce(
+        np.array(sizes, dtype=np.int64)))
+    out["exposure_ms"] = best(lambda: m.exposure.sample(edges, owed, wealth, None))
+    r = m.risk
+    out["r_sys_ms"] = best(lambda: r.sample(m.holdings, m.slot_value))
+    n, slots = d.n_owned, d.n_owned + d.halo.n_ghost
+    dev_isd = np.zeros((slots, 2))
+    prev, mean, var = r.wealth_prev.copy(), r.mean.copy(), r.var.copy()
+    out["agent_moments_ms"] = best(lambda: r.kr.agent_moments(
+        m.holdings, m.slot_value, prev, mean, var, r.lam, dev_isd))
+    out["halo_ms"] = best(lambda: d.halo.exchange(dev_isd.view(np.complex128).reshape(-1)))
+    row_w, cov = np.empty(n), r.cov.copy()
+    out["edge_correlations_ms"] = best(lambda: r.kr.edge_correlations(
+        d.indptr, d.indices, dev_isd, cov, r.lam, row_w))
+    out["risk_sums_ms"] = best(lambda: r.kr.risk_sums(r.degree, row_w, new_accumulators(5)))
+    sim.close()
+    if comm.rank == 0:
+        print(json.dumps(out), flush=True)
+
+
+def _max():
+    from mpi4py import MPI
+
+    return MPI.MAX
+
+
+if __name__ == "__main__":
+    main()
