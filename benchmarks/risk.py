@@ -114,7 +114,7 @@ def main() -> None:
     (dr_x, clearing_x), build_exact_s = _timed(comm, build_exact)
     rx, debtrank_exact_s = _timed(comm, lambda: dr_x.run(shocked, args.psi))
     fx, fixed_exact_s = _timed(comm, lambda: clearing_x.solve(sheets.external, tol=1e-12))
-    del dr_x, clearing_x
+    dr_x = clearing_x = None  # freed before the centralities
     with Centrality(d, sheets.liability) as cent:
         _, in_strength_s = _timed(comm, cent.in_strength)
         pr, pagerank_s = _timed(comm, cent.pagerank)

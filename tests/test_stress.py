@@ -128,6 +128,7 @@ def test_each_shock_is_the_base_case_until_its_tick(stress_file):
                     (shock["name"], name)
             assert run["total_wealth"][-1] != base["total_wealth"][-1], shock["name"]
             diff = f["difference"][shock["name"]]
+            assert {"credit_written_off", "debtrank", "clearing_shortfall"} <= set(diff)
             for name in diff:
                 assert np.array_equal(diff[name][...], run[name] - base[name], equal_nan=True)
                 assert diff[name].attrs["units"] is not None
