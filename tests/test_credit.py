@@ -14,6 +14,8 @@ from risk_cases import reference_clearing, reference_debtrank
 from scipy.special import erfc
 from test_defi import _check_conservation
 
+from tokensim_hpc.io import open_run
+
 # Much credit, a short term, and a default shock on a third of the agents at tick 5 (the
 # payment users among them cannot settle their debts on their next settlement tick).
 SETS = ("agents.n=3000", "run.ticks=48", "output.every=8", "risk.every=8",
@@ -81,6 +83,10 @@ def test_claims_obligations_and_settlement_ticks(credit_run):
     pos[gid] = np.arange(n)
     src = pos[d["network/source"]]
     term = d["scenario"]["model"]["credit_term"]
+    with open_run(str(credit_run[0])) as run:
+        last = run.edges(-1)
+    np.testing.assert_array_equal(last["owed"], d["snapshots/edge_owed"][-1])
+    np.testing.assert_array_equal(last["source"], d["network/source"])
     for s, tick in enumerate(d["snapshots/tick"]):
         edge = d["snapshots/edge_owed"][s]
         dst = pos[d["snapshots/edge_target"][s].astype(np.int64)]
@@ -164,6 +170,17 @@ def test_risk_measures_equal_references_from_the_snapshots(credit_run):
     assert checked >= 4
     assert np.nanmax(d["timeseries/debtrank"]) > 0
     assert np.nanmax(d["timeseries/clearing_defaults"]) > 0  # the shocked cannot pay
+
+
+def test_plot_draws_the_economy_with_its_credit_panels(credit_run, tmp_path):
+    """The plot of a defi run has the markets, R_sys, the trade credit and its DebtRank."""
+    from tokensim_hpc.plots import plot_run
+
+    path, _ = credit_run
+    png = tmp_path / "credit.png"
+    assert plot_run(str(path), str(png)) == str(png)
+    data = png.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 50_000
 
 
 def test_an_obligation_keeps_its_edge_through_rewiring(tmp_path):

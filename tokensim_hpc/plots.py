@@ -42,14 +42,15 @@ def plot_run(path: str, out: str, snapshot: int = -1, max_points: int = 200_000)
         ts = run.timeseries() if model == "b1" else None
         frames = {name: run.series(name) for name in
                   ("pool_price", "oracle_price", "orders", "sentiment_by_type",
-                   "wealth_by_type", "liquidations")} if model == "defi" else {}
+                   "wealth_by_type", "liquidations", "credit_outstanding", "credit_lent",
+                   "credit_repaid", "credit_written_off")} if model == "defi" else {}
         if model == "defi":
             frames["scalars"] = run.timeseries()
         snap = run.snapshot(snapshot) if len(run.snapshot_ticks) else None
         name = run.attrs.get("scenario_name", "")
         n_agents = int(run.attrs.get("n_agents", 0))
         ranks = int(run.attrs.get("ranks", 0))
-    rows = 3 if model == "defi" else 2
+    rows = 4 if model == "defi" else 2
     fig = plt.figure(figsize=(14, 3.5 * rows), constrained_layout=True)
     grid = fig.add_gridspec(rows, 3)
     axes = [fig.add_subplot(grid[k // 2, k % 2]) for k in range(2 * rows)]
@@ -120,3 +121,20 @@ def _defi_panels(axes, frames) -> None:
                  label="mean tie strength x 100")
     axes[5].set_ylabel("liquidations; tie strength")
     axes[5].legend(fontsize=7)
+    # Trade credit, the exposure network: its flows, and its risk at each sample.
+    for name, label in (("credit_outstanding", "owed"), ("credit_lent", "lent per tick"),
+                        ("credit_repaid", "repaid per tick"),
+                        ("credit_written_off", "written off per tick")):
+        series = frames[name].sum(axis=1)
+        axes[6].plot(series.index, series, lw=1.0, label=label)
+    axes[6].set_ylabel("trade credit [quote]")
+    axes[6].legend(fontsize=7)
+    axes[7].plot(scalars.index, scalars["debtrank"], lw=1.2, label="DebtRank of the stressed set")
+    axes[7].set_ylabel("DebtRank R")
+    twin = axes[7].twinx()
+    twin.plot(scalars.index, scalars["contagion_expected_defaults"], lw=1.0, color="tab:red",
+              label="expected contagion defaults")
+    twin.set_ylabel("expected defaults")
+    lines = axes[7].get_legend_handles_labels()
+    more = twin.get_legend_handles_labels()
+    axes[7].legend(lines[0] + more[0], lines[1] + more[1], fontsize=7)

@@ -96,7 +96,8 @@ class RunOutput:
     def edges(self, snapshot: int | None = None) -> dict:
         """The network as a global edge list: source, target (ids) and weight; with
         ``snapshot`` (an index as in :meth:`snapshot`), the network at that snapshot of a
-        run whose network evolves: source, target and strength."""
+        run whose network evolves: source, target and strength, and ``owed`` (what
+        each source owes its target) where the run has trade credit."""
         if snapshot is None:
             return {name: self.f["network"][name][...] for name in self.f["network"]}
         snaps = self.f["snapshots"]
@@ -104,8 +105,11 @@ class RunOutput:
         # Each agent's edges follow it in the agents' (Hilbert) order, k of them.
         gid = self.f["agents/gid"][...]
         source = np.repeat(gid, target.shape[0] // max(gid.shape[0], 1))
-        return {"source": source, "target": target,
-                "strength": snaps["edge_strength"][snapshot]}
+        out = {"source": source, "target": target,
+               "strength": snaps["edge_strength"][snapshot]}
+        if "edge_owed" in snaps:
+            out["owed"] = snaps["edge_owed"][snapshot]
+        return out
 
 
 def open_run(path: str) -> RunOutput:
