@@ -101,7 +101,18 @@ def run_command(args) -> int:
     if talk:
         _summary(scenario, result, out_path, comm.size, sim.model.summary(result.records))
     sim.close()
+    _check_petsc_freed(scenario)
     return 0
+
+
+def _check_petsc_freed(scenario) -> None:
+    """Every PETSc object the run made is destroyed (a leak is a bug: stop loudly)."""
+    if scenario.run.model == "defi" and scenario.risk.solver == "petsc":
+        from .linalg import live_objects
+
+        left = live_objects()
+        if left:
+            raise RuntimeError(f"{len(left)} PETSc objects were not destroyed: {left[:5]}")
 
 
 def _summary(scenario, result, out_path, size, model_lines) -> None:
@@ -139,6 +150,7 @@ def stress_command(args) -> int:
         result = sim.run(None)
         axes = sim.model.axes()
         sim.close()
+        _check_petsc_freed(scenario)
         runs[name] = result.records
         if talk:
             what = "no shock"
