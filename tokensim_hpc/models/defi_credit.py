@@ -71,25 +71,28 @@ class TradeCredit:
         of defaults) for the totals of the tick.
         """
         u = self.u
-        due = ((tick + u._gid) % self.term == 0)
-        total = row_sums(np.append(u._start, self.owed.shape[0]), self.owed)
-        due &= total > 0
-        who = np.flatnonzero(due)
+        # The users whose settlement tick it is, their edges in row order, their totals.
+        cand = np.flatnonzero((tick + u._gid) % self.term == 0)
+        degree = u._degree[cand]
+        first = np.cumsum(degree) - degree
+        edges = np.repeat(u._start[cand], degree) + (np.arange(int(degree.sum()))
+                                                     - np.repeat(first, degree))
+        total = row_sums(np.append(first, edges.shape[0]), self.owed[edges])
+        owes = total > 0
+        who = cand[owes]
         if who.size == 0:
             empty = np.zeros(0)
             return empty, empty, np.zeros(0, dtype=np.int64), 0
+        total = total[owes]
         a, q = u.agents[who], u.quote_slot[who]
         cash = holdings[q, a]
-        short = cash < total[who]
-        ratio = np.where(short, cash / total[who], 1.0)
+        short = cash < total
+        ratio = np.where(short, cash / total, 1.0)
         # The debtors' edges that carry an obligation, in row order.
-        degree = u._degree[who]
-        edges = np.repeat(u._start[who], degree) + (np.arange(int(degree.sum()))
-                                                    - np.repeat(np.cumsum(degree) - degree,
-                                                                degree))
-        owner = np.repeat(np.arange(who.shape[0]), degree)
-        place = edges - u._start[who][owner]
-        live = self.owed[edges] > 0
+        owner = np.cumsum(owes) - 1  # each candidate's place among the debtors
+        owner = np.repeat(np.where(owes, owner, -1), degree)
+        place = edges - np.repeat(u._start[cand], degree)
+        live = (owner >= 0) & (self.owed[edges] > 0)
         edges, owner, place = edges[live], owner[live], place[live]
         owed = self.owed[edges]
         repaid = owed * ratio[owner]

@@ -67,6 +67,7 @@ class PaymentUsers:
         edges = (np.repeat(indptr[self.agents] - self._start, self._degree)
                  + np.arange(int(self._degree.sum())))
         self._edges = edges  # their places in the domain's CSR
+        self._edge_slot = np.repeat(self.quote_slot, self._degree)  # each edge's debt slot
         slots = domain.indices[edges]
         self._targets = np.concatenate((domain.gid, domain.halo.ghost_gid))[slots]
         self._owners = domain.halo.slot_owner(slots)
@@ -128,8 +129,7 @@ class PaymentUsers:
         es.accumulate_grouped(amount[pays], 2 * n_slots + slot, acc)
         es.accumulate_grouped(flight["amount"], 3 * n_slots + flight["slot"].astype(np.int64),
                               acc)
-        owner_slot = np.repeat(q, degree)
-        es.accumulate_grouped(self.credit.owed, 4 * n_slots + owner_slot, acc)
+        es.accumulate_grouped(self.credit.owed, 4 * n_slots + self._edge_slot, acc)
         es.accumulate_grouped(amount[credit], 5 * n_slots + q[credit], acc)
         es.accumulate_grouped(repaid, 6 * n_slots + debt_slot, acc)
         es.accumulate_grouped(lost, 7 * n_slots + debt_slot, acc)
