@@ -182,20 +182,27 @@ size = 0.4
 
 
 def test_run_sbatch_runs_a_stress_test(cluster: SlurmCluster, tmp_path: Path) -> None:
-    """``TOKENSIM_COMMAND=stress``: the base case and the shock in one file."""
+    """``TOKENSIM_COMMAND=stress``: the base case and the shock in one file; the risk
+    measures on PETSc, with PETSc options after ``--`` passed through sbatch."""
     scenario = tmp_path / "shock.toml"
     scenario.write_text(STRESS)
     out = tmp_path / "stress.h5"
     env = job_env("srun")
     env["TOKENSIM_COMMAND"] = "stress"
-    result = submit_run(cluster, tmp_path, [str(scenario), str(out), "--quiet"], env)
+    args = [str(scenario), str(out), "--quiet", "--set", "risk.solver=petsc", "--set",
+            "risk.every=4", "--set", "model.frac_payment=0.2", "--set", "model.frac_noise=0.1",
+            "--set", "model.pay_probability=0.5", "--", "-log_view"]
+    result = submit_run(cluster, tmp_path, args, env)
     assert result.state == "COMPLETED", describe(result, cluster)
     assert "-m tokensim_hpc stress" in result.output()
+    assert "PETSc Performance Summary" in result.output()  # -log_view reached PETSc
     with h5py.File(out, "r") as h5:
         assert list(h5.attrs["runs"]) == ["base", "crash"] and h5.attrs["complete"]
         base, crash = h5["base/oracle_price"][()], h5["crash/oracle_price"][()]
+        debtrank = h5["base/debtrank"][()]
     assert np.array_equal(crash[:5], base[:5])
     assert np.array_equal(crash[5:], base[5:] * 0.6)
+    assert np.all(np.isnan(debtrank[:3])) and np.all(debtrank[3:] > 0)
 
 
 def test_failing_run_fails_the_job(cluster: SlurmCluster, tmp_path: Path) -> None:
