@@ -264,4 +264,60 @@ def test_a_stressed_id_outside_the_network_is_refused(tmp_path):
         resolve("defi", ["agents.n=5000", "risk.stressed=[1, 5000]"])
     with pytest.raises(ScenarioError, match="risk.stressed"):
         resolve("defi", ["risk.stressed=[1.5]"])
+    with pytest.raises(ScenarioError, match="risk.stressed lists agent 4 twice"):
+        resolve("defi", ["risk.stressed=[4, 2, 4]"])
     assert resolve("defi", ["risk.stressed=[4, 2]"]).risk.stressed == (4, 2)
+
+
+def test_settlement_pays_each_creditor_its_share_by_hand():
+    """Repayments and default notices go to the right creditors with the right amounts
+    (one rank here; tests/test_credit_mpi.py on several)."""
+    from credit_cases import settle_by_hand
+    from mpi4py import MPI
+
+    assert settle_by_hand(MPI.COMM_SELF) == []
+
+
+def test_an_explicit_stressed_set_inside_and_outside_the_credit_network(credit_run,
+                                                                          tmp_path):
+    """risk.stressed with three debtors and two agents outside the credit network at the
+    last sample: the economy is the same to the bit; DebtRank, its distressed count
+    and the contagion figures equal the serial references with that set."""
+    path, d = credit_run
+    gid = d["agents/gid"]
+    n = gid.size
+    pos = np.empty(n, dtype=np.int64)
+    pos[gid] = np.arange(n)
+    src = pos[d["network/source"]]
+    s, tick = -1, int(d["snapshots/tick"][-1])
+    edge = d["snapshots/edge_owed"][s]
+    dst = pos[d["snapshots/edge_target"][s].astype(np.int64)]
+    L = sp.csr_matrix((edge, (src, dst)), shape=(n, n))
+    claims = np.asarray(L.sum(axis=0)).ravel()
+    obligations = np.asarray(L.sum(axis=1)).ravel()
+    debtors = np.flatnonzero(obligations > 0)[[0, 5, 9]]
+    isolated = np.flatnonzero((obligations == 0) & (claims == 0))[[0, 1]]
+    stressed = np.concatenate((debtors, isolated))
+    ids = ", ".join(str(int(i)) for i in gid[stressed])
+    out = tmp_path / "explicit.h5"
+    simulate(2, out, *SETS, f"risk.stressed=[{ids}]", scenario=str(_scenario(tmp_path)))
+    got = _read(out)
+    depends = {"timeseries/debtrank", "timeseries/debtrank_distressed",
+               "timeseries/contagion_expected_defaults",
+               "timeseries/contagion_max_probability"}
+    for name, want in d.items():
+        if name != "scenario" and name not in depends:
+            np.testing.assert_array_equal(got[name], want, err_msg=name)
+    wealth = d["snapshots/wealth"][s]
+    equity = np.maximum(wealth + claims - obligations, 1e-9)
+    ref = reference_debtrank(L, equity, wealth + claims, stressed)
+    assert got["timeseries/debtrank"][tick - 1] == pytest.approx(ref["debtrank"], rel=1e-9)
+    assert got["timeseries/debtrank_distressed"][tick - 1] == ref["n_distressed"]
+    assert ref["n_distressed"] > len(stressed)  # the debtors' creditors were hit
+    exposure = np.asarray(L[stressed].sum(axis=0)).ravel()
+    sigma = d["scenario"]["risk"]["buffer_sd"] * (wealth + claims) + 1e-9
+    p = 0.5 * erfc((equity - exposure) / (sigma * math.sqrt(2)))
+    exposed = exposure > 0
+    exposed[stressed] = False
+    assert got["timeseries/contagion_expected_defaults"][tick - 1] == pytest.approx(
+        math.fsum(p[exposed]), rel=1e-12)

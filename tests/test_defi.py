@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 from mpirun import REPO, mpirun, simulate
 
-SETS = ["agents.n=4000", "run.ticks=24", "output.every=8", "risk.every=8",
-        "model.frac_arbitrage=0.2",
+SETS = ["agents.n=4000", "run.ticks=24", "output.every=8", "model.frac_arbitrage=0.2",
         "model.frac_noise=0.05", "model.frac_herding=0.25", "model.frac_liquidity=0.05",
         "model.frac_payment=0.05",
         "model.frac_borrower=0.05", "model.frac_portfolio=0.05", "model.leverage=0.75",

@@ -449,7 +449,12 @@ def build_scenario(data: dict, name: str) -> Scenario:
     if net.eta_min >= net.eta0:
         raise ScenarioError(f"network.eta_min = {net.eta_min!r} is not allowed: must be "
                             f"smaller than network.eta0 = {net.eta0!r}")
-    bad = [i for i in scenario.risk.stressed if i >= scenario.agents.n]
+    stressed = scenario.risk.stressed
+    if len(set(stressed)) < len(stressed):
+        twice = next(i for i in stressed if stressed.count(i) > 1)
+        raise ScenarioError(f"risk.stressed lists agent {twice} twice, which is not allowed: "
+                            f"each stressed agent once")
+    bad = [i for i in stressed if i >= scenario.agents.n]
     if bad:
         raise ScenarioError(f"risk.stressed contains {bad[0]!r}, which is not allowed: agent "
                             f"ids are 0 .. agents.n - 1 = {scenario.agents.n - 1}")

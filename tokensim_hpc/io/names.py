@@ -143,7 +143,8 @@ DEFI_TIMESERIES = {
                                       "losses), per slot", "slots"),
     "timeseries/credit_defaults": ("agent", "debtors that could not settle in full in the "
                                    "tick (each sent default notices to its creditors)", None),
-    "timeseries/debtrank": ("fraction", "DebtRank R of the stressed set (risk.stressed) on "
+    "timeseries/debtrank": ("fraction", "DebtRank R of the stressed set (risk.stressed, or "
+                            "the risk.stressed_top largest debtors) on "
                             "the exposure network: share of the economy's value lost through "
                             "the network, the initial shock excluded, at the last risk sample "
                             "(risk.every); NaN before the first", None),

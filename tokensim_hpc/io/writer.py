@@ -63,7 +63,8 @@ def _collective_dxpl():
 
 
 _INTEGER_DATASETS = ("agents/gid", "agents/type", "agents/pool", "snapshots/edge_target",
-                     "snapshots/cluster", "snapshots/central_id")
+                     "snapshots/cluster", "snapshots/central_id",
+                     "snapshots/systemic_id")
 
 
 class RunWriter:

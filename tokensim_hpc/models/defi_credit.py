@@ -71,36 +71,34 @@ class TradeCredit:
         of defaults) for the totals of the tick.
         """
         u = self.u
-        # The users whose settlement tick it is, their edges in row order, their totals.
+        # The users whose settlement tick it is, and their edges that carry an obligation
+        # (in row order): each debtor's total is the sum of exactly the amounts it pays
+        # when it can, so "can it pay?" and the debit agree to the bit.
         cand = np.flatnonzero((tick + u._gid) % self.term == 0)
         degree = u._degree[cand]
-        first = np.cumsum(degree) - degree
-        edges = np.repeat(u._start[cand], degree) + (np.arange(int(degree.sum()))
-                                                     - np.repeat(first, degree))
-        total = row_sums(np.append(first, edges.shape[0]), self.owed[edges])
-        owes = total > 0
-        who = cand[owes]
-        if who.size == 0:
+        edges = np.repeat(u._start[cand], degree) + (
+            np.arange(int(degree.sum())) - np.repeat(np.cumsum(degree) - degree, degree))
+        user = np.repeat(np.arange(cand.shape[0]), degree)
+        live = self.owed[edges] > 0
+        edges, user = edges[live], user[live]
+        if edges.size == 0:  # local: settling posts messages, no collective here
             empty = np.zeros(0)
             return empty, empty, np.zeros(0, dtype=np.int64), 0
-        total = total[owes]
+        debtors, owner = np.unique(user, return_inverse=True)
+        who = cand[debtors]
+        place = edges - u._start[who][owner]
+        owed = self.owed[edges]
+        indptr = np.searchsorted(owner, np.arange(who.shape[0] + 1))
+        total = row_sums(indptr, owed)
         a, q = u.agents[who], u.quote_slot[who]
         cash = holdings[q, a]
         short = cash < total
         ratio = np.where(short, cash / total, 1.0)
-        # The debtors' edges that carry an obligation, in row order.
-        owner = np.cumsum(owes) - 1  # each candidate's place among the debtors
-        owner = np.repeat(np.where(owes, owner, -1), degree)
-        place = edges - np.repeat(u._start[cand], degree)
-        live = (owner >= 0) & (self.owed[edges] > 0)
-        edges, owner, place = edges[live], owner[live], place[live]
-        owed = self.owed[edges]
-        repaid = owed * ratio[owner]
+        repaid = np.where(short[owner], owed * ratio[owner], owed)
         lost = np.where(short[owner], owed - repaid, 0.0)
         self.owed[edges] = 0.0
         old = cash.copy()
-        paid_total = row_sums(np.searchsorted(owner, np.arange(who.shape[0] + 1)), repaid)
-        holdings[q, a] = np.where(short, 0.0, cash - paid_total)
+        holdings[q, a] = np.where(short, 0.0, cash - total)
         record_changes(holdings, acc_holdings, kind, q, a, old, es)
         board, gid = u.board, u._gid[who][owner]
         slot = q[owner]

@@ -35,8 +35,10 @@ run on :meth:`~tokensim_hpc.engine.Domain.subdomain` of the edges that
 carry an obligation and the agents at their ends (an agent outside it has no
 claim, no obligation and no exposure, so it cannot take part in a cascade).
 DebtRank normalises v over that sub-domain; R is rescaled to the economy's
-total value (every agent's wealth plus the claims), an exact sum. With no
-obligation anywhere, every measure is 0.
+total value (every agent's wealth plus the claims: three exact sums
+combined, so R equals the whole network's to about 1e-16 relative). With no
+obligation anywhere, every measure is 0 but the distressed count, which is
+the number of agents in ``risk.stressed``.
 
 ``risk.solver = "exact"`` (default) computes the transposed products of
 DebtRank and of the clearing fixed point in a fixed order

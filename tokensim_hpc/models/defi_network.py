@@ -103,7 +103,8 @@ class NetworkFormation:
 
         ``keep`` (bool per local edge, optional) marks edges that must stay whatever
         their strength (they carry obligations): they count as at least ``eta_min``
-        for the pruning and keep their own strength.
+        for the pruning and keep their own strength. Counting as strong, such an edge
+        can also be the row's friend that its other weak edges are replaced through.
 
         Returns the mean strength over all edges before the pruning (an exact sum), and
         the counts over all ranks (long-range and friend-of-friend edges formed, weak
