@@ -18,7 +18,6 @@ from risk_cases import domain_from_edges
 from tokensim_hpc import kernels
 from tokensim_hpc.models.defi_credit import KIND_DEFAULT, KIND_REPAYMENT
 from tokensim_hpc.models.defi_payments import PaymentUsers
-from tokensim_hpc.models.holdings import record_changes
 from tokensim_hpc.parallel.exchange import allgatherv
 from tokensim_hpc.parallel.messages import MessageBoard
 from tokensim_hpc.parallel.reduce import new_accumulators
@@ -68,7 +67,7 @@ def settle_by_hand(comm):
     holdings = _cash(total)[d.gid][None, :].copy()
     kind = np.zeros(d.n_owned, dtype=np.int8)
     acc = new_accumulators(1)
-    users.credit.settle(TICK, holdings, acc, kind, ks.exactsum, record_changes)
+    users.credit.settle(TICK, holdings, acc, kind, ks.exactsum)
     got = []
 
     def keep(msgs, *_):

@@ -716,3 +716,9 @@ def check_exact_transpose(comm):
     d.halo.destroy()
     ref.halo.destroy()
     return out
+
+
+# Every check above, run on one rank (test_risk.py) and on several (test_risk_mpi.py).
+CHECKS = [check_clearing_textbook, check_debtrank_chain, check_debtrank_star,
+          check_missing_shock_refused, check_duplicates_and_self_edges,
+          check_random_network, check_exposure_matrix, check_exact_transpose]

@@ -46,6 +46,24 @@ def _read(path):
     return out
 
 
+def _columns(d):
+    """(agent id -> column of the snapshots, each edge's source column)."""
+    gid = d["agents/gid"]
+    pos = np.empty(gid.size, dtype=np.int64)
+    pos[gid] = np.arange(gid.size)
+    return pos, pos[d["network/source"]]
+
+
+def _credit_matrix(d, s):
+    """The obligations of snapshot s as an N x N matrix (columns of the snapshots), with
+    each agent's claims and obligations."""
+    pos, src = _columns(d)
+    n = pos.size
+    dst = pos[d["snapshots/edge_target"][s].astype(np.int64)]
+    L = sp.csr_matrix((d["snapshots/edge_owed"][s], (src, dst)), shape=(n, n))
+    return L, np.asarray(L.sum(axis=0)).ravel(), np.asarray(L.sum(axis=1)).ravel()
+
+
 @pytest.fixture(scope="module")
 def credit_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("credit")
@@ -79,9 +97,7 @@ def test_claims_obligations_and_settlement_ticks(credit_run):
     _, d = credit_run
     gid, kind = d["agents/gid"], d["agents/type"]
     n = gid.size
-    pos = np.empty(n, dtype=np.int64)
-    pos[gid] = np.arange(n)
-    src = pos[d["network/source"]]
+    pos, src = _columns(d)
     term = d["scenario"]["model"]["credit_term"]
     with open_run(str(credit_run[0])) as run:
         last = run.edges(-1)
@@ -114,21 +130,15 @@ def test_risk_measures_equal_references_from_the_snapshots(credit_run):
     _, d = credit_run
     gid = d["agents/gid"]
     n = gid.size
-    pos = np.empty(n, dtype=np.int64)
-    pos[gid] = np.arange(n)
-    src = pos[d["network/source"]]
+    pos, _ = _columns(d)
     risk = d["scenario"]["risk"]
     assert risk["solver"] == "exact" and risk["stressed_top"] == 10
     checked = 0
     for s, tick in enumerate(d["snapshots/tick"]):
         if tick == 0 or tick % risk["every"]:
             continue
-        edge = d["snapshots/edge_owed"][s]
-        dst = pos[d["snapshots/edge_target"][s].astype(np.int64)]
         wealth = d["snapshots/wealth"][s]
-        L = sp.csr_matrix((edge, (src, dst)), shape=(n, n))
-        claims = np.asarray(L.sum(axis=0)).ravel()
-        obligations = np.asarray(L.sum(axis=1)).ravel()
+        L, claims, obligations = _credit_matrix(d, s)
         equity = np.maximum(wealth + claims - obligations, 1e-9)
         assets = wealth + claims
         # The stressed set: the 10 largest debtors, ties to the smaller id (as columns).
@@ -285,16 +295,8 @@ def test_an_explicit_stressed_set_inside_and_outside_the_credit_network(credit_r
     and the contagion figures equal the serial references with that set."""
     path, d = credit_run
     gid = d["agents/gid"]
-    n = gid.size
-    pos = np.empty(n, dtype=np.int64)
-    pos[gid] = np.arange(n)
-    src = pos[d["network/source"]]
     s, tick = -1, int(d["snapshots/tick"][-1])
-    edge = d["snapshots/edge_owed"][s]
-    dst = pos[d["snapshots/edge_target"][s].astype(np.int64)]
-    L = sp.csr_matrix((edge, (src, dst)), shape=(n, n))
-    claims = np.asarray(L.sum(axis=0)).ravel()
-    obligations = np.asarray(L.sum(axis=1)).ravel()
+    L, claims, obligations = _credit_matrix(d, s)
     debtors = np.flatnonzero(obligations > 0)[[0, 5, 9]]
     isolated = np.flatnonzero((obligations == 0) & (claims == 0))[[0, 1]]
     stressed = np.concatenate((debtors, isolated))

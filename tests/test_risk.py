@@ -24,11 +24,7 @@ from tokensim_hpc.parallel.mpi import world
 pytestmark = pytest.mark.timeout(120)
 
 
-@pytest.mark.parametrize("check", [
-    cases.check_clearing_textbook, cases.check_debtrank_chain, cases.check_debtrank_star,
-    cases.check_missing_shock_refused, cases.check_duplicates_and_self_edges,
-    cases.check_random_network, cases.check_exposure_matrix, cases.check_exact_transpose,
-], ids=lambda f: f.__name__[len("check_"):])
+@pytest.mark.parametrize("check", cases.CHECKS, ids=lambda f: f.__name__[len("check_"):])
 def test_on_one_rank(check):
     assert check(world()) == []
     assert live_objects() == []

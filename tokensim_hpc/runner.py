@@ -41,11 +41,16 @@ def _prepare(args, stress=False):
     return scenario, check_output_path(out, args.overwrite)
 
 
+def _uses_petsc(scenario) -> bool:
+    """Whether the run computes its risk measures with PETSc."""
+    return scenario.run.model == "defi" and scenario.risk.solver == "petsc"
+
+
 def _check_petsc_options(scenario, options) -> None:
     """PETSc options only with the PETSc risk solver, well formed, and petsc4py there."""
     from .errors import ScenarioError
 
-    uses_petsc = scenario.run.model == "defi" and scenario.risk.solver == "petsc"
+    uses_petsc = _uses_petsc(scenario)
     if options and not uses_petsc:
         raise ScenarioError(f"PETSc options after -- ({' '.join(options)}) need risk.solver = "
                             f"'petsc'; this scenario computes its risk measures without PETSc "
@@ -66,7 +71,7 @@ def _check_petsc_options(scenario, options) -> None:
 
 def _start_petsc(comm, scenario, args) -> None:
     """Initialise PETSc with the command line's options if the run uses it. Collective."""
-    if scenario.run.model == "defi" and scenario.risk.solver == "petsc":
+    if _uses_petsc(scenario):
         from .linalg import initialize
 
         initialize(comm, getattr(args, "petsc_options", None) or [])
@@ -107,7 +112,7 @@ def run_command(args) -> int:
 
 def _check_petsc_freed(scenario) -> None:
     """Every PETSc object the run made is destroyed (a leak is a bug: stop loudly)."""
-    if scenario.run.model == "defi" and scenario.risk.solver == "petsc":
+    if _uses_petsc(scenario):
         from .linalg import live_objects
 
         left = live_objects()

@@ -33,6 +33,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..risk._inputs import row_sums
+from .holdings import record_changes
 
 KIND_REPAYMENT = 3
 KIND_DEFAULT = 4
@@ -64,7 +65,7 @@ class TradeCredit:
         """New obligations on the users' ``edges`` (at most one per user). Local."""
         self.owed[edges] += amounts
 
-    def settle(self, tick, holdings, acc_holdings, kind, es, record_changes):
+    def settle(self, tick, holdings, acc_holdings, kind, es):
         """The due debtors repay or default (messages posted, not yet routed). Local.
 
         Returns (edge values repaid, edge values written off, slot of each, number

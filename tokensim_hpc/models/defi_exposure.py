@@ -80,7 +80,6 @@ class ExposureRisk:
 
     def __init__(self, domain, section):
         self.d = domain
-        self.every = int(section.every)
         self.solver = section.solver
         self.stressed = tuple(section.stressed)
         self.stressed_top = int(section.stressed_top)
@@ -88,12 +87,6 @@ class ExposureRisk:
         self.last = dict.fromkeys(SERIES, math.nan)
         self._debtrank = None  # PETSc objects kept between samples ("petsc")
         self._clearing = None
-
-    def _credit_network(self, edges):
-        """The sub-domain of the edges that carry an obligation (CSR positions) and the
-        agents at their ends, and those agents' local indices here. Collective; the
-        caller destroys the sub-domain's halo plan."""
-        return self.d.subdomain(edges)
 
     @staticmethod
     def balance_sheets(net, owed, wealth):
@@ -128,7 +121,8 @@ class ExposureRisk:
             self.last = {**dict.fromkeys(SERIES, 0.0),
                          "debtrank_distressed": float(len(self.stressed))}
             return self.last
-        net, agents = self._credit_network(edges)
+        # The credit network: the owing edges and the agents at their ends.
+        net, agents = d.subdomain(edges)
         try:
             w = wealth[agents]
             claims, obligations, equity, assets, transpose = self.balance_sheets(net, owed, w)
@@ -188,7 +182,8 @@ class ExposureRisk:
         (ids -1 and impact NaN past the number of agents in the credit network).
         Collective."""
         d = self.d
-        net, agents = self._credit_network(edges)
+        # The credit network: the owing edges and the agents at their ends.
+        net, agents = d.subdomain(edges)
         try:
             claims, obligations, equity, assets, _ = self.balance_sheets(net, owed,
                                                                         wealth[agents])

@@ -108,7 +108,7 @@ class PaymentUsers:
                         self._owners[edge], priority[pays], amount[pays], slot, 0)
         self.credit.lend(self._start[credit] + pick[credit], amount[credit])
         repaid, lost, debt_slot, defaults = self.credit.settle(tick, holdings, acc_holdings,
-                                                               kind, es, record_changes)
+                                                               kind, es)
 
         def land(msgs, *_):
             # In the board's sorted order; an agent may receive several payments.
