@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import kernels as kernel_loader
-from .memory import return_freed_memory
+from .memory import return_freed_memory, reuse_freed_memory
 from .models import b1 as b1_model
 from .models import defi as defi_model
 from .network import LocalNetwork, rewire_small_world
@@ -123,11 +123,14 @@ class Domain:
         edges = np.asarray(edges, dtype=np.int64)
         n = self.n_owned
         rows = np.searchsorted(self.indptr, edges, side="right") - 1
-        slots = self.indices[edges]
-        targets = np.concatenate((self.gid, self.halo.ghost_gid))[slots]
+        slots = self.indices[edges].astype(np.int64)
+        owned = slots < n
+        targets = np.empty(slots.shape[0], dtype=np.int64)
+        targets[owned] = self.gid[slots[owned]]
+        targets[~owned] = self.halo.ghost_gid[slots[~owned] - n]
         # The agents other ranks' kept edges point at: each rank sends the ids of its
         # kept edges' ghost targets to their owners (known from the halo plan).
-        ghosts = np.unique(slots[slots >= n])
+        ghosts = np.unique(slots[~owned])
         owner = self.halo.ghost_owner[ghosts - n]
         counts = np.bincount(owner, minlength=self.comm.size).astype(np.int64)
         wanted = alltoallv(self.comm, self.halo.ghost_gid[ghosts - n][np.argsort(owner,
@@ -135,9 +138,9 @@ class Domain:
                            counts, exchange_counts(self.comm, counts))
         by_gid, sorted_gid = self.owned_order
         asked = by_gid[np.searchsorted(sorted_gid, wanted)]
-        agents = np.unique(np.concatenate((rows, slots[slots < n], asked)))
+        agents = np.unique(np.concatenate((rows, slots[owned], asked)))
         gid = self.gid[agents]
-        plan = HaloPlan(self.comm, gid, targets, GhostDirectory(self.halo), "p2p")
+        plan = HaloPlan(self.comm, gid, targets, GhostDirectory(self.halo, ghosts), "p2p")
         indptr = np.zeros(agents.shape[0] + 1, dtype=np.int64)
         np.cumsum(np.bincount(np.searchsorted(agents, rows), minlength=agents.shape[0]),
                   out=indptr[1:])
@@ -237,6 +240,7 @@ class Simulation:
                                      overlap=scenario.engine.overlap)
         barrier(comm)
         self.init_s = wtime() - t0
+        reuse_freed_memory()  # the ticks' temporaries reuse heap pages (tokensim_hpc.memory)
 
     def run(self, writer=None) -> RunResult:
         """Run every tick; write snapshots and time series if ``writer`` is given. Collective."""
