@@ -9,8 +9,10 @@ from libc.math cimport fabs, sqrt
 from libc.stdint cimport int32_t, int64_t
 
 from _exactsum cimport acc_add_block_top
+from _fastmath cimport prefetch_read
 
 DEF BLOCK = 256
+DEF PREFETCH_EDGES = 256  # how far ahead the edge kernel asks for its gathers
 cdef double _SD_MIN = 1e-150  # smaller standard deviations count as none (1/sd stays finite)
 SD_MIN = _SD_MIN
 
@@ -32,12 +34,19 @@ def edge_correlations(const int64_t[::1] indptr, const int32_t[::1] indices,
         row_sum[i] = sum over the row, in edge order, of cov[e] * ((1/sd_i) * (1/sd_j))
 
     (the correlations w_ij, by products rather than divisions; an edge with
-    a zero standard deviation at either end adds nothing).
+    a zero standard deviation at either end adds c * 0 = 0, so it changes
+    nothing).
     """
-    cdef Py_ssize_t i, e, j, n = indptr.shape[0] - 1
-    cdef double c, scale, acc, dev_i, isd_i
+    cdef Py_ssize_t i, e, j, n = indptr.shape[0] - 1, m = indptr[n]
+    cdef double c, acc, dev_i, isd_i
+    cdef const double *pairs = &dev_isd[0, 0] if dev_isd.shape[0] else NULL
     with nogil:
         for i in range(n):
+            # The (dev, 1/sd) pairs of the edges PREFETCH_EDGES ahead, one row at a time:
+            # long-range edges gather from anywhere in the slots, and a miss stalls.
+            if indptr[i + 1] + PREFETCH_EDGES < m:
+                for e in range(indptr[i] + PREFETCH_EDGES, indptr[i + 1] + PREFETCH_EDGES):
+                    prefetch_read(pairs + 2 * indices[e], 0, 3)
             acc = 0.0
             dev_i = dev_isd[i, 0]
             isd_i = dev_isd[i, 1]
@@ -45,15 +54,14 @@ def edge_correlations(const int64_t[::1] indptr, const int32_t[::1] indices,
                 j = indices[e]
                 c = lam * cov[e] + (1.0 - lam) * (dev_i * dev_isd[j, 0])
                 cov[e] = c
-                scale = isd_i * dev_isd[j, 1]
-                if scale > 0.0:
-                    acc = acc + c * scale
+                # No branch: a zero 1/sd at either end makes the term c * 0 = 0.
+                acc = acc + c * (isd_i * dev_isd[j, 1])
             row_sum[i] = acc
 
 
 def agent_moments(const double[:, ::1] holdings, const double[::1] slot_value,
                   double[::1] wealth_prev, double[::1] mean, double[::1] var, double lam,
-                  double[:, ::1] dev_isd):
+                  double[:, ::1] dev_isd, int64_t[::1] acc_wealth):
     """One sample of every owned agent's return and its running moments. Local.
 
     W_i = sum over slots, in slot order, of holdings[s, i] * slot_value[s]
@@ -63,48 +71,67 @@ def agent_moments(const double[:, ::1] holdings, const double[::1] slot_value,
     mean[i] <- lam mean[i] + (1 - lam) r_i, wealth_prev[i] = W_i and
     dev_isd[i] = (dev, 1 / sqrt(var[i])), the second 0 when sqrt(var[i]) is
     below SD_MIN (no measurable variance), side by side for one halo
-    exchange of pairs and the edge kernel.
+    exchange of pairs and the edge kernel. The W_i are also added exactly
+    into ``acc_wealth`` (one accumulator row): the economy's wealth.
     """
-    cdef Py_ssize_t i, s, n = holdings.shape[1], n_slots = holdings.shape[0]
-    cdef double r, x, v, sd
+    cdef Py_ssize_t i, s, start, stop, n = holdings.shape[1], n_slots = holdings.shape[0]
+    cdef double r, x, v, sd, w, top
+    cdef double buf[BLOCK]
     with nogil:
         for s in range(n_slots):  # the wealth, accumulated in dev_isd[:, 0]
             v = slot_value[s]
             for i in range(n):
                 dev_isd[i, 0] = (0.0 if s == 0 else dev_isd[i, 0]) + holdings[s, i] * v
-        for i in range(n):
-            r = dev_isd[i, 0] / wealth_prev[i] - 1.0 if wealth_prev[i] > 0.0 else 0.0
-            wealth_prev[i] = dev_isd[i, 0]
-            x = r - mean[i]
-            dev_isd[i, 0] = x
-            var[i] = lam * var[i] + (1.0 - lam) * (x * x)
-            mean[i] = lam * mean[i] + (1.0 - lam) * r
-            sd = sqrt(var[i])
-            dev_isd[i, 1] = 1.0 / sd if sd >= _SD_MIN else 0.0
+        for start in range(0, n, BLOCK):
+            stop = start + BLOCK if start + BLOCK < n else n
+            top = 0.0
+            for i in range(start, stop):
+                w = dev_isd[i, 0]
+                buf[i - start] = w
+                v = fabs(w)
+                top = v if v > top else top
+                r = w / wealth_prev[i] - 1.0 if wealth_prev[i] > 0.0 else 0.0
+                wealth_prev[i] = w
+                x = r - mean[i]
+                dev_isd[i, 0] = x
+                var[i] = lam * var[i] + (1.0 - lam) * (x * x)
+                mean[i] = lam * mean[i] + (1.0 - lam) * r
+                sd = sqrt(var[i])
+                dev_isd[i, 1] = 1.0 / sd if sd >= _SD_MIN else 0.0
+            acc_add_block_top(&acc_wealth[0], buf, stop - start, top)
 
 
-def risk_sums(const double[::1] degree, const double[::1] row_w, int64_t[:, ::1] acc):
-    """Exact sums of d, d^2, w d^2, w d and w over the owned agents (acc rows 0-4),
-    with d = degree[i] and w = row_w[i]. Local."""
-    cdef Py_ssize_t start, stop, i, k, n = degree.shape[0]
-    cdef double buf[5][BLOCK]
-    cdef double top[5]
-    cdef double d, w, v
+def risk_sums(const double[::1] degree, const double[::1] row_w, double dbar,
+              int64_t[:, ::1] acc):
+    """Exact sums of w (d - dbar)^2 and of w over the owned agents (acc rows 0
+    and 1), with d = degree[i] and w = row_w[i]. Local."""
+    cdef Py_ssize_t start, stop, i, n = degree.shape[0]
+    cdef double buf0[BLOCK]
+    cdef double buf1[BLOCK]
+    cdef double top0, top1, dd, w, v
     with nogil:
         for start in range(0, n, BLOCK):
             stop = start + BLOCK if start + BLOCK < n else n
-            for k in range(5):
-                top[k] = 0.0
+            top0 = 0.0
+            top1 = 0.0
             for i in range(start, stop):
-                d = degree[i]
+                dd = degree[i] - dbar
                 w = row_w[i]
-                buf[0][i - start] = d
-                buf[1][i - start] = d * d
-                buf[2][i - start] = w * (d * d)
-                buf[3][i - start] = w * d
-                buf[4][i - start] = w
-                for k in range(5):
-                    v = fabs(buf[k][i - start])
-                    top[k] = v if v > top[k] else top[k]
-            for k in range(5):
-                acc_add_block_top(&acc[k, 0], buf[k], stop - start, top[k])
+                buf0[i - start] = w * (dd * dd)
+                buf1[i - start] = w
+                v = fabs(buf0[i - start])
+                top0 = v if v > top0 else top0
+                v = fabs(w)
+                top1 = v if v > top1 else top1
+            acc_add_block_top(&acc[0, 0], buf0, stop - start, top0)
+            acc_add_block_top(&acc[1, 0], buf1, stop - start, top1)
+
+
+def in_ties(const int32_t[::1] indices, double[::1] ties):
+    """ties[j] += 1 for every edge whose target is slot j (owned or ghost): each
+    slot's number of incoming edges from this rank's rows. Local. (Counts below
+    2**53 are exact in float64.)"""
+    cdef Py_ssize_t e, m = indices.shape[0]
+    with nogil:
+        for e in range(m):
+            ties[indices[e]] += 1.0

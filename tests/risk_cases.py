@@ -696,8 +696,26 @@ def check_exact_transpose(comm):
         out.append(f"new values with the same pattern rebuilt the route: {rebuilt}")
     out += _transpose_failures("new values", d, ref, product.mult_transpose(x),
                                one.mult_transpose(x_ref), 1.5 * w_ref, x_ref)
-    # Another zero pattern: the route and the order are made again.
+    # Other weights on the same edges, set up like this one: its route and order are
+    # shared, its own weights used, and it is left as it was.
     w2, w2_ref = _keyed_weights(d, 1), _keyed_weights(ref, 1)
+    before = product.mult_transpose(x)
+    twin = ExactTranspose(d, 0.5 * w, like=product)
+    if twin._route is not product._route or twin._index is not product._index:
+        out.append("like=: the set-up of the same edges was made again")
+    out += _transpose_failures("like, same edges", d, ref, twin.mult_transpose(x),
+                               ExactTranspose(ref, 0.5 * w_ref).mult_transpose(x_ref),
+                               0.5 * w_ref, x_ref)
+    if not _same_bits(product.mult_transpose(x), before):
+        out.append("like=: the original's products changed")
+    # ... and made again when other edges take part (a new zero pattern).
+    other = ExactTranspose(d, w2, like=product)
+    if other._route is product._route:
+        out.append("like=: another zero pattern reused the route")
+    out += _transpose_failures("like, new zeros", d, ref, other.mult_transpose(x),
+                               ExactTranspose(ref, w2_ref).mult_transpose(x_ref), w2_ref,
+                               x_ref)
+    # Another zero pattern: the route and the order are made again.
     rebuilt = [product.update(w2), one.update(w2_ref)]
     if rebuilt != [True, True]:
         out.append(f"a new zero pattern was not rebuilt: {rebuilt}")

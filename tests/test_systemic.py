@@ -39,7 +39,7 @@ def test_edge_correlations_twin_equal(n):
 
 @pytest.mark.parametrize("n", [0, 1, 300, 2000])
 def test_agent_moments_and_sums_twin_equal(n):
-    from tokensim_hpc.numpy_kernels.exactsum import NACC, normalize
+    from tokensim_hpc.numpy_kernels.exactsum import NACC, normalize, to_doubles
 
     rs = np.random.default_rng(n + 7)
     holdings = rs.uniform(0, 100, (9, n)) * (rs.random((9, n)) < 0.7)
@@ -47,13 +47,14 @@ def test_agent_moments_and_sums_twin_equal(n):
     prev0 = rs.uniform(0, 5000, n) * (rs.random(n) < 0.95)
     mean0, var0 = rs.normal(0, 0.01, n), rs.uniform(0, 1e-4, n)
     degree = rs.integers(0, 30, n).astype(np.float64)
+    dbar = 13.25
     out = []
     for mod in (cy, tw):
         prev, mean, var = prev0.copy(), mean0.copy(), var0.copy()
         dev_sd = np.full((n + 5, 2), np.nan)
-        mod.agent_moments(holdings, value, prev, mean, var, 0.8, dev_sd)
-        acc = np.zeros((5, NACC), dtype=np.int64)
-        mod.risk_sums(degree, dev_sd[:n, 1] * 100, acc)
+        acc = np.zeros((3, NACC), dtype=np.int64)
+        mod.agent_moments(holdings, value, prev, mean, var, 0.8, dev_sd, acc[2])
+        mod.risk_sums(degree, dev_sd[:n, 1] * 100, dbar, acc)
         out.append((prev, mean, var, dev_sd[:n, 0], dev_sd[:n, 1], normalize(acc)))
     for a, b in zip(*out, strict=True):
         np.testing.assert_array_equal(a, b)
@@ -61,6 +62,24 @@ def test_agent_moments_and_sums_twin_equal(n):
     np.testing.assert_allclose(out[0][0], wealth, rtol=1e-13)
     r = np.where(prev0 > 0, wealth / np.where(prev0 > 0, prev0, 1) - 1, 0.0)
     np.testing.assert_allclose(out[0][3], r - mean0, rtol=1e-9, atol=1e-15)
+    # The three sums: sum w (d - dbar)^2, sum w, and the wealth sum_i W_i.
+    w = out[0][4] * 100
+    sums = to_doubles(out[0][5])
+    np.testing.assert_allclose(sums, [np.sum(w * (degree - dbar) ** 2), w.sum(), wealth.sum()],
+                               rtol=1e-12)
+
+
+@pytest.mark.parametrize("n", [0, 1, 2000])
+def test_in_ties_twin_equal(n):
+    rs = np.random.default_rng(n + 11)
+    indices = rs.integers(0, max(n, 1), 8 * n).astype(np.int32)
+    out = []
+    for mod in (cy, tw):
+        ties = np.full(n + 3, 2.0)  # counts are added to what is there
+        mod.in_ties(indices, ties)
+        out.append(ties)
+    np.testing.assert_array_equal(out[0], out[1])
+    np.testing.assert_array_equal(out[0], 2.0 + np.bincount(indices, minlength=n + 3))
 
 
 def test_r_sys_equals_a_reference_from_the_snapshots(tmp_path):

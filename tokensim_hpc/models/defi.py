@@ -405,7 +405,7 @@ class Defi:
                 # The sample's wealth, summed slot by slot as agent_wealth does.
                 self.exposure.sample(*credit.owing_edges(), self.risk.wealth_prev,
                                      credit.liability() if self.exposure.solver == "petsc"
-                                     else None)
+                                     else None, self.risk.total_wealth)
         counts = np.maximum(self.type_counts, 1)
         return {
             "pool_price": self.clearing.copy(), "pool_base": pools.base.copy(),

@@ -87,6 +87,8 @@ class ExposureRisk:
         self.last = dict.fromkeys(SERIES, math.nan)
         self._debtrank = None  # PETSc objects kept between samples ("petsc")
         self._clearing = None
+        if section.every:
+            domain.owned_order  # noqa: B018 - the lookup by id every sample uses, built now
 
     @staticmethod
     def balance_sheets(net, owed, wealth):
@@ -109,12 +111,14 @@ class ExposureRisk:
         present = allreduce_sum_int(self.d.comm, np.isin(wanted, net.gid).astype(np.int64))
         return wanted[present > 0].tolist(), int(np.count_nonzero(present == 0))
 
-    def sample(self, edges, owed, wealth, liability) -> dict:
+    def sample(self, edges, owed, wealth, liability, total_wealth=None) -> dict:
         """The measures at this sample (the same on every rank). Collective.
 
         ``edges``/``owed``: the CSR positions of the edges that carry an obligation
         (ascending) and what they carry; ``wealth`` of every owned agent;
-        ``liability`` the same obligations on every edge (the PETSc solver's input)."""
+        ``liability`` the same obligations on every edge (the PETSc solver's input);
+        ``total_wealth`` the exact sum of ``wealth`` over all agents, when the caller
+        has it (summed here otherwise)."""
         d = self.d
         if allreduce_sum_int(d.comm, np.array([edges.shape[0]]))[0] == 0:
             # Nobody owes anything: nothing to propagate, nobody exposed.
@@ -135,13 +139,17 @@ class ExposureRisk:
             p_exposed = np.where(exposed, cp.probability, 0.0)
             # Economic values: every agent's assets (those outside the credit network
             # are their wealth), for DebtRank's normalisation.
-            v_net, w_all, w_net, expected = allreduce_exact_sums(d.comm, assets, wealth, w,
-                                                                  p_exposed)
+            if total_wealth is None:
+                total_wealth = allreduce_exact_sums(d.comm, wealth)[0]
+            v_net, w_net, expected = allreduce_exact_sums(d.comm, assets, w, p_exposed)
+            w_all = total_wealth
             p_max = allreduce_min_max(d.comm, 0.0, float(p_exposed.max(initial=0.0)))[1]
             if self.solver == "exact":
-                with DebtRank(net, owed, equity, assets, solver="exact") as debtrank:
+                # One set-up of the credit network's transposed products for all three.
+                with DebtRank(net, owed, equity, assets, solver="exact",
+                              like=transpose) as debtrank:
                     dr = debtrank.run(stressed)
-                with Clearing(net, owed, solver="exact") as clearing:
+                with Clearing(net, owed, solver="exact", like=transpose) as clearing:
                     cl = clearing.solve(w, method="fixed_point")
                 # DebtRank normalised its values over the credit network: rescaled to the
                 # economy's (every agent's wealth, plus the claims, all in the network).

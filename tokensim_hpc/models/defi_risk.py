@@ -20,8 +20,10 @@ exactly as the paper writes it, with
 R_sys is 1 when every agent has the same connectedness and falls as
 correlated neighbours differ in connectedness. The neighbours' deviations
 and standard deviations come by one halo exchange; the per-row sums of w
-run in edge order and the global sums are exact, so R_sys is the same on
-any number of ranks. A new edge (network formation) starts with cov = 0.
+run in edge order and the global sums (of w_i (d_i - dbar)^2 per agent, w_i
+its row's sum of w, and of the integers d_i and d_i^2) are exact, so R_sys is
+the same on any number of ranks. A new edge (network formation) starts with
+cov = 0.
 """
 
 from __future__ import annotations
@@ -54,10 +56,14 @@ class SystemicRisk:
         n = domain.n_owned
         self.samples = 0
         self.wealth_prev = np.zeros(n)  # at the last sample: equal to Defi.agent_wealth()
+        self.total_wealth = math.nan  # sum of wealth_prev over all agents (exact)
         self.mean = np.zeros(n)
         self.var = np.zeros(n)
-        self.cov = np.zeros(int(domain.indptr[-1]))
+        # Written at once (not left to fault page by page in the first sample's kernel):
+        # the covariances are state like the holdings, set up with the model.
+        self.cov = np.full(int(domain.indptr[-1]), 0.0)
         self.degree = None  # connectedness, recomputed when the network changes
+        self._degree_sums = None  # (sum d, sum d^2) over all agents, with it
         self.n_edges = None  # over all ranks (each row keeps its edges)
         self.last = (math.nan, math.nan, math.nan)
         self._dev_isd = self._row_w = None
@@ -72,18 +78,26 @@ class SystemicRisk:
         Collective."""
         d = self.d
         n, slots = d.n_owned, d.n_owned + d.halo.n_ghost
-        ties = np.bincount(d.indices, minlength=slots).astype(np.float64)  # in-ties
+        ties = np.zeros(slots)
+        self.kr.in_ties(d.indices, ties)
         d.halo.reduce_ghosts(ties, np.add)  # integers: exact in any order
         return ties[:n] + np.diff(d.indptr)
 
     def sample(self, holdings: np.ndarray, slot_value: np.ndarray) -> tuple[float, float, float]:
         """Take a sample of the owned agents' wealth (``holdings`` valued at
         ``slot_value``); return (R_sys, mean connectedness, mean correlation over the
-        edges), NaN until two samples exist. Collective."""
+        edges), NaN until two samples exist. Collective.
+
+        Also sets ``wealth_prev`` (every owned agent's wealth W_i) and
+        ``total_wealth`` (their exact sum over all agents)."""
         d, lam = self.d, self.lam
         n, slots = d.n_owned, d.n_owned + d.halo.n_ghost
         if self.degree is None:
             self.degree = self._connectedness()
+            # Integers (below 2**53 summed): exact in int64, in any order.
+            d_int = self.degree.astype(np.int64)
+            self._degree_sums = [float(v) for v in allreduce_sum_int(
+                d.comm, np.array([d_int.sum(), (d_int * d_int).sum()]))]
         if self.n_edges is None:
             self.n_edges = int(allreduce_sum_int(d.comm, np.array([self.cov.shape[0]]))[0])
         # Buffers kept between samples (fresh pages cost a fault each, per sample).
@@ -91,20 +105,22 @@ class SystemicRisk:
             self._dev_isd = np.zeros((slots, 2))
             self._row_w = np.zeros(n)
         dev_isd, row_w = self._dev_isd, self._row_w
+        # Rows: sum_i w_i (d_i - dbar)^2, sum_i w_i, and the wealth sum_i W_i.
+        acc = new_accumulators(3)
         self.kr.agent_moments(holdings, slot_value, self.wealth_prev, self.mean, self.var, lam,
-                              dev_isd)
+                              dev_isd, acc[2])
         self.samples += 1
         if self.samples == 1:
-            return self.last  # no return yet (r = 0 left the moments at 0)
+            # No return yet (r = 0 left the moments at 0).
+            self.total_wealth = float(allreduce_exact(d.comm, acc[2:])[0])
+            return self.last
         # One halo exchange of (dev, 1/sd) pairs, as complex numbers of the same 16 bytes.
         d.halo.exchange(dev_isd.view(np.complex128).reshape(-1))
         self.kr.edge_correlations(d.indptr, d.indices, dev_isd, self.cov, lam, row_w)
-        acc = new_accumulators(5)
-        self.kr.risk_sums(self.degree, row_w, acc)
-        s_d, s_d2, s_wd2, s_wd, s_w = allreduce_exact(d.comm, acc)
+        s_d, s_d2 = self._degree_sums
         dbar = s_d / d.n_total
-        # sum_i row_w_i (d_i - dbar)^2, expanded over the exact sums.
-        spread = s_wd2 - 2.0 * dbar * s_wd + dbar * dbar * s_w
+        self.kr.risk_sums(self.degree, row_w, dbar, acc)
+        spread, s_w, self.total_wealth = (float(v) for v in allreduce_exact(d.comm, acc))
         r_sys = 1.0 - spread / s_d2 if s_d2 > 0.0 else math.nan
         self.last = (r_sys, dbar, s_w / self.n_edges if self.n_edges else math.nan)
         return self.last

@@ -26,17 +26,17 @@ def edge_correlations(indptr, indices, dev_isd, cov, lam, row_sum):
     for c in range(int(degree.max(initial=0))):
         rows = np.flatnonzero(degree > c)
         e = indptr[rows] + c
-        # Where the scale is 0 the kernel adds nothing (acc + 0.0 would turn -0.0 into 0.0).
-        acc[rows] = np.where(scale[e] > 0.0, acc[rows] + w[e], acc[rows])
+        acc[rows] = acc[rows] + w[e]  # where the scale is 0, w is c * 0 = 0
     row_sum[:n] = acc
 
 
-def agent_moments(holdings, slot_value, wealth_prev, mean, var, lam, dev_isd):
+def agent_moments(holdings, slot_value, wealth_prev, mean, var, lam, dev_isd, acc_wealth):
     """Numpy twin of ``risk.agent_moments``."""
     n = holdings.shape[1]
     w = np.zeros(n)
     for s in range(holdings.shape[0]):
         w = w + holdings[s] * slot_value[s]
+    exactsum.accumulate(w, acc_wealth)
     with np.errstate(divide="ignore", invalid="ignore"):
         r = np.where(wealth_prev > 0.0, w / wealth_prev - 1.0, 0.0)
     wealth_prev[:] = w
@@ -49,8 +49,13 @@ def agent_moments(holdings, slot_value, wealth_prev, mean, var, lam, dev_isd):
         dev_isd[:n, 1] = np.where(sd >= SD_MIN, 1.0 / sd, 0.0)
 
 
-def risk_sums(degree, row_w, acc):
+def risk_sums(degree, row_w, dbar, acc):
     """Numpy twin of ``risk.risk_sums``."""
-    d, w = degree, row_w
-    for k, x in enumerate((d, d * d, w * (d * d), w * d, w)):
-        exactsum.accumulate(x, acc[k])
+    dd = degree - dbar
+    exactsum.accumulate(row_w * (dd * dd), acc[0])
+    exactsum.accumulate(row_w, acc[1])
+
+
+def in_ties(indices, ties):
+    """Numpy twin of ``risk.in_ties``."""
+    ties += np.bincount(indices, minlength=ties.shape[0])

@@ -131,12 +131,6 @@ class HaloPlan:
         self._send = {}
         self._reduce_plan = None
 
-    def ghost_owners(self, gid: np.ndarray) -> np.ndarray:
-        """Owner rank of each id in ``gid``, every one a ghost of this plan. Local."""
-        by = np.argsort(self.ghost_gid, kind="stable")
-        pos = by[np.searchsorted(self.ghost_gid[by], np.asarray(gid, dtype=np.int64))]
-        return self.ghost_owner[pos].astype(np.int64)
-
     def slot_owner(self, slots: np.ndarray) -> np.ndarray:
         """Owner rank of each local slot (owned or ghost). Local."""
         slots = np.asarray(slots, dtype=np.int64)
@@ -311,10 +305,19 @@ class OwnerRoute:
 
 class GhostDirectory:
     """Owner lookup for ids that are ghosts of a plan (a plan over a part of its
-    edges needs no directory). ``lookup`` is local, unlike Directory's."""
+    edges needs no directory). ``lookup`` is local, unlike Directory's.
 
-    def __init__(self, plan: HaloPlan):
-        self.plan = plan
+    ``slots``: the ghost slots whose ids will be looked up (all of the plan's when
+    None); giving only those keeps the cost with the part, not the whole halo."""
+
+    def __init__(self, plan: HaloPlan, slots: np.ndarray | None = None):
+        ghost = np.arange(plan.n_ghost) if slots is None \
+            else np.asarray(slots, dtype=np.int64) - plan.n_owned
+        gid = plan.ghost_gid[ghost]
+        by = np.argsort(gid, kind="stable")
+        self._gid = gid[by]
+        self._owner = plan.ghost_owner[ghost][by].astype(np.int64)
 
     def lookup(self, gid: np.ndarray) -> np.ndarray:
-        return self.plan.ghost_owners(gid)
+        """Owner rank of each id in ``gid``, every one among the directory's ghosts."""
+        return self._owner[np.searchsorted(self._gid, np.asarray(gid, dtype=np.int64))]

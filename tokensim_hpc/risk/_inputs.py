@@ -25,29 +25,44 @@ def _refuse_first(domain, bad_gid: np.ndarray, bad_value: np.ndarray, message: s
         raise RiskInputError(message.format(gid=first[0], value=first[1]))
 
 
+def _agree(domain, shape_wrong: bool, n_bad: int) -> tuple[bool, bool]:
+    """(a rank has the wrong shape, a rank has an offending value), from one reduction.
+    Collective."""
+    wrong, bad = allreduce_sum_int(domain.comm, np.array([bool(shape_wrong), n_bad]))
+    return bool(wrong), bool(bad)
+
+
 def agent_column(domain, values, name: str, positive: bool = False) -> np.ndarray:
     """One finite value per owned agent, >= 0 (or > 0), as float64. Collective."""
     values = np.ascontiguousarray(values, dtype=np.float64)
-    if allreduce_sum_int(domain.comm, np.array([values.shape != (domain.n_owned,)]))[0]:
+    shape_wrong = values.shape != (domain.n_owned,)
+    bad = np.zeros(0, dtype=bool) if shape_wrong else \
+        ~np.isfinite(values) | ((values <= 0) if positive else (values < 0))
+    wrong, any_bad = _agree(domain, shape_wrong, int(np.count_nonzero(bad)))
+    if wrong:
         raise RiskInputError(f"{name}: one value per owned agent is needed on every rank")
-    bad = ~np.isfinite(values) | ((values <= 0) if positive else (values < 0))
-    rule = "> 0" if positive else ">= 0"
-    _refuse_first(domain, domain.gid[bad], values[bad],
-                  f"{name} must be finite and {rule}: agent {{gid}} has {{value!r}}")
+    if any_bad:
+        rule = "> 0" if positive else ">= 0"
+        _refuse_first(domain, domain.gid[bad], values[bad],
+                      f"{name} must be finite and {rule}: agent {{gid}} has {{value!r}}")
     return values
 
 
 def edge_column(domain, values, name: str) -> np.ndarray:
     """One finite value >= 0 per local edge (CSR order), as float64. Collective."""
     values = np.ascontiguousarray(values, dtype=np.float64)
-    n_edges = int(domain.indptr[-1])
-    if allreduce_sum_int(domain.comm, np.array([values.shape != (n_edges,)]))[0]:
+    shape_wrong = values.shape != (int(domain.indptr[-1]),)
+    bad = np.zeros(0, dtype=np.int64) if shape_wrong else \
+        np.flatnonzero(~np.isfinite(values) | (values < 0))
+    wrong, any_bad = _agree(domain, shape_wrong, int(bad.shape[0]))
+    if wrong:
         raise RiskInputError(f"{name}: one value per local edge (CSR order) is needed on "
                              "every rank")
-    bad = np.flatnonzero(~np.isfinite(values) | (values < 0))
-    source = np.searchsorted(domain.indptr, bad, side="right") - 1
-    _refuse_first(domain, domain.gid[source], values[bad],
-                  f"{name} must be finite and >= 0: an edge of agent {{gid}} has {{value!r}}")
+    if any_bad:
+        source = np.searchsorted(domain.indptr, bad, side="right") - 1
+        _refuse_first(domain, domain.gid[source], values[bad],
+                      f"{name} must be finite and >= 0: an edge of agent {{gid}} has "
+                      "{value!r}")
     return values
 
 

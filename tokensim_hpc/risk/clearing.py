@@ -106,10 +106,15 @@ class Clearing(MatrixOwner):
         (``fixed_point`` only, its default; bit-identical on any rank count,
         no PETSc). See the module's notes.
 
+    like : ExactTranspose, optional
+        With ``solver="exact"``: one over the same edges (say, of the
+        liabilities) whose set-up the relative liabilities' matrix reuses when
+        the same edges take part (:class:`~tokensim_hpc.risk.transpose.ExactTranspose`).
+
     Use as a context manager, or call :meth:`close`, to destroy the PETSc objects.
     """
 
-    def __init__(self, domain, liability, options=None, solver="petsc"):
+    def __init__(self, domain, liability, options=None, solver="petsc", like=None):
         self.domain = domain
         self.matrix = None
         self._system = None
@@ -117,7 +122,8 @@ class Clearing(MatrixOwner):
         self.solver = check_solver(solver)
         self._set_liability(liability)
         if solver == "exact":
-            self.matrix = ExactTranspose(domain, self._relative, "relative liability")
+            self.matrix = ExactTranspose(domain, self._relative, "relative liability",
+                                         like=like)
         else:
             # The matrix holds -Pi, with an explicit zero diagonal so that I - Pi S is
             # formed in place (Pi S by a column scaling, I by a shift of stored entries).

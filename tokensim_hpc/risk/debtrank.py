@@ -96,17 +96,23 @@ class DebtRank(MatrixOwner):
         counts to rounding) or :class:`~tokensim_hpc.risk.transpose.ExactTranspose`
         (bit-identical on any rank count, no PETSc). See the module's notes.
 
+    like : ExactTranspose, optional
+        With ``solver="exact"``: one over the same edges (say, of the
+        liabilities) whose set-up the impact matrix reuses when the same edges
+        take part (:class:`~tokensim_hpc.risk.transpose.ExactTranspose`).
+
     Use as a context manager, or call :meth:`close`, so that the PETSc
     matrix is destroyed (with ``solver="exact"`` there is none; both work).
     """
 
-    def __init__(self, domain, liability, equity, value, options=None, solver="petsc"):
+    def __init__(self, domain, liability, equity, value, options=None, solver="petsc",
+                 like=None):
         self.domain = domain
         self.matrix = None
         self.solver = check_solver(solver)
         self._set_inputs(liability, equity, value)
         if solver == "exact":
-            self.matrix = ExactTranspose(domain, self.impact(), "impact")
+            self.matrix = ExactTranspose(domain, self.impact(), "impact", like=like)
         else:
             self.matrix = ExposureMatrix(domain, self.impact(), options=options)
 

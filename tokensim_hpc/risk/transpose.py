@@ -73,13 +73,30 @@ class ExactTranspose:
         What the weights are called in error messages.
     skip_zeros : bool
         Leave the edges with w_e == 0 out (default; see the module's notes).
+    like : ExactTranspose, optional
+        One over the same domain (and ``skip_zeros``) whose route and order of
+        terms are taken over when its edges that take part are these weights'
+        (made again otherwise): several weightings of one exposure network,
+        such as the liabilities and the impacts W_ij = min(1, L_ij / E_j), then
+        pay for the set-up once. ``like`` itself is not changed.
     """
 
-    def __init__(self, domain, weight, name: str = "weight", skip_zeros: bool = True):
+    # The set-up that depends only on which edges take part (shared by ``like``).
+    _SHARED = ("_pattern", "_loc_place", "_loc_edge", "_index", "_rem_edge", "_rem_src",
+               "_route", "_rows", "_starts")
+
+    def __init__(self, domain, weight, name: str = "weight", skip_zeros: bool = True,
+                 like: ExactTranspose | None = None):
         self.domain = domain
         self.name = name
         self.skip_zeros = skip_zeros
         self._pattern = None
+        if like is not None and like.domain is domain and like.skip_zeros == skip_zeros \
+                and like._pattern is not None:
+            for attr in self._SHARED:
+                setattr(self, attr, getattr(like, attr))
+            self._coef = like._coef.copy()  # written in place by update
+            self._b, self._terms = np.empty_like(like._b), np.empty_like(like._terms)
         self.update(weight)
 
     # -- set-up
