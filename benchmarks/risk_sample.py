@@ -61,11 +61,12 @@ def main() -> None:
             times.append(time.perf_counter() - t0)
         return round(1e3 * comm.allreduce(min(times), op=_max()), 2)
 
-    edges, owed = m.payments.credit.owing_edges()
+    owing = m.payments.credit.owing_edges()
+    edges = owing.edges
     sizes = []
 
     def subdomain():
-        net, agents = d.subdomain(edges)
+        net, agents = d.subdomain(edges, owing.rows)
         net.halo.destroy()
         sizes[:] = [edges.shape[0], agents.shape[0]]
 
@@ -78,7 +79,7 @@ def main() -> None:
     # (agent_moments gets a fresh copy of the (dev, 1/sd) pairs: the timed parts after
     # it use the day's.)
     state = [x.copy() for x in (r.wealth_prev, r.mean, r.var, r.cov, r._dev_isd, r._row_w)]
-    out["exposure_ms"] = best(lambda: m.exposure.sample(edges, owed, r.wealth_prev, None,
+    out["exposure_ms"] = best(lambda: m.exposure.sample(owing, r.wealth_prev, None,
                                                         r.total_wealth))
     out["r_sys_ms"] = best(lambda: r.sample(m.holdings, m.slot_value))
     prev, mean, var, cov, dev_isd, row_w = state

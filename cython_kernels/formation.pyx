@@ -12,6 +12,7 @@ the partition. Local; no MPI.
 from libc.math cimport fabs
 from libc.stdint cimport int32_t, int64_t, uint64_t
 
+from _fastmath cimport prefetch_read
 from _philox cimport philox_uniform
 
 cdef enum:
@@ -19,6 +20,7 @@ cdef enum:
 STREAM_FORM = _STREAM_FORM
 # Draws per edge slot of a row: which kind of new edge, then up to three random targets.
 DRAWS_PER_SLOT = 4
+DEF PREFETCH_EDGES = 256  # how far ahead edge_strengths asks for its neighbours' values
 
 
 def edge_decay(const int64_t[::1] indptr, const int32_t[::1] indices,
@@ -53,13 +55,18 @@ def edge_strengths(const int64_t[::1] indptr, const int32_t[::1] indices,
     with the utility of the connection U_ij = 1 - |s_i - s_j| (agents who
     agree gain from the tie; in [-1, 1]), growth = gamma dt and
     ``edge_decay`` the distance term from :func:`edge_decay` (delta dt
-    d^2 / (d^2 + d_ref^2)). Reads one neighbour value per edge, so a
-    long-range edge costs one cache miss.
+    d^2 / (d^2 + d_ref^2)). Reads one neighbour value per edge; a long-range
+    edge's would miss the caches, so each row asks for those of the edges
+    PREFETCH_EDGES ahead.
     """
-    cdef Py_ssize_t i, e, n = indptr.shape[0] - 1
+    cdef Py_ssize_t i, e, n = indptr.shape[0] - 1, m = indptr[n]
     cdef double v, si
+    cdef const double *values = &s[0] if s.shape[0] else NULL
     with nogil:
         for i in range(n):
+            if indptr[i + 1] + PREFETCH_EDGES < m:
+                for e in range(indptr[i] + PREFETCH_EDGES, indptr[i + 1] + PREFETCH_EDGES):
+                    prefetch_read(values + indices[e], 0, 3)
             si = s[i]
             for e in range(indptr[i], indptr[i + 1]):
                 v = eta[e] + growth * (1.0 - fabs(si - s[indices[e]])) - <double>edge_decay[e]

@@ -107,7 +107,8 @@ class Domain:
         self.indices = plan.edge_local
         self.interior_rows, self.boundary_rows = plan.split_rows(self.indptr)
 
-    def subdomain(self, edges: np.ndarray) -> tuple[Domain, np.ndarray]:
+    def subdomain(self, edges: np.ndarray, rows: np.ndarray | None = None
+                  ) -> tuple[Domain, np.ndarray]:
         """The part of the network made of the local edges ``edges`` (CSR positions,
         ascending) and of the agents they touch. Collective.
 
@@ -118,11 +119,13 @@ class Domain:
         a sparse part of the network (the edges that carry an exposure): sums in edge
         order stay independent of the partition, and the work scales with the part,
         not with the whole. ``sub.n_total`` stays the number of agents of the economy
-        (ids keep their range); ``sub.offset`` is not a position (-1).
+        (ids keep their range); ``sub.offset`` is not a position (-1). ``rows``: each
+        edge's row (local index of its source), when the caller knows them.
         """
         edges = np.asarray(edges, dtype=np.int64)
         n = self.n_owned
-        rows = np.searchsorted(self.indptr, edges, side="right") - 1
+        rows = np.searchsorted(self.indptr, edges, side="right") - 1 if rows is None \
+            else np.asarray(rows, dtype=np.int64)
         slots = self.indices[edges].astype(np.int64)
         owned = slots < n
         targets = np.empty(slots.shape[0], dtype=np.int64)
@@ -140,7 +143,13 @@ class Domain:
         asked = by_gid[np.searchsorted(sorted_gid, wanted)]
         agents = np.unique(np.concatenate((rows, slots[owned], asked)))
         gid = self.gid[agents]
-        plan = HaloPlan(self.comm, gid, targets, GhostDirectory(self.halo, ghosts), "p2p")
+        by_gid = np.argsort(gid)  # ids are unique: any sort gives this order
+        owned_order = (by_gid, gid[by_gid])
+        # Targets owned here are found by their local index, not searched by id.
+        hint = np.full(edges.shape[0], -1, dtype=np.int32)
+        hint[owned] = np.searchsorted(agents, slots[owned])
+        plan = HaloPlan(self.comm, gid, targets, GhostDirectory(self.halo, ghosts), "p2p",
+                        edge_local_hint=hint, owned_order=owned_order)
         indptr = np.zeros(agents.shape[0] + 1, dtype=np.int64)
         np.cumsum(np.bincount(np.searchsorted(agents, rows), minlength=agents.shape[0]),
                   out=indptr[1:])
@@ -151,6 +160,7 @@ class Domain:
                      weights=self.weights[edges] if self.weights.shape[0] else self.weights,
                      uniform_weight=self.uniform_weight, halo=plan, interior_rows=interior,
                      boundary_rows=boundary)
+        sub.__dict__["owned_order"] = owned_order  # the cached property, made already
         return sub, agents
 
     def edge_targets(self) -> np.ndarray:

@@ -260,7 +260,7 @@ class Defi:
                 "cluster": self.clusters.labels, "wealth": wealth,
                 "credit_loss": self.payments.credit.loss,
                 "edge_owed": self.payments.credit.liability(),
-                **self.exposure.snapshot(*self.payments.credit.owing_edges(), wealth,
+                **self.exposure.snapshot(self.payments.credit.owing_edges(), wealth,
                                          self._n_central),
                 **self.network.snapshot()}
 
@@ -403,7 +403,7 @@ class Defi:
                 self.risk.sample(self.holdings, self.slot_value)
                 credit = self.payments.credit
                 # The sample's wealth, summed slot by slot as agent_wealth does.
-                self.exposure.sample(*credit.owing_edges(), self.risk.wealth_prev,
+                self.exposure.sample(credit.owing_edges(), self.risk.wealth_prev,
                                      credit.liability() if self.exposure.solver == "petsc"
                                      else None, self.risk.total_wealth)
         counts = np.maximum(self.type_counts, 1)

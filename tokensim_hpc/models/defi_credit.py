@@ -30,6 +30,8 @@ number of ranks.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from ..risk._inputs import row_sums
@@ -37,6 +39,14 @@ from .holdings import record_changes
 
 KIND_REPAYMENT = 3
 KIND_DEFAULT = 4
+
+
+class OwingEdges(NamedTuple):
+    """The edges of the exposure network on one rank (CSR order)."""
+
+    edges: np.ndarray  # positions in the domain's CSR, ascending
+    owed: np.ndarray   # what each carries (> 0)
+    rows: np.ndarray   # each one's source (the debtor), a local index
 
 
 class TradeCredit:
@@ -117,11 +127,11 @@ class TradeCredit:
         """Creditors (local indices) record the losses of default notices. Local."""
         np.add.at(self.loss, receivers, amounts)
 
-    def owing_edges(self) -> tuple[np.ndarray, np.ndarray]:
-        """(CSR positions of the edges that carry an obligation, ascending; what they
-        carry). Local."""
+    def owing_edges(self) -> OwingEdges:
+        """The edges that carry an obligation: CSR positions (ascending), what they carry
+        and their rows (the debtors' local indices). Local."""
         live = self.owed > 0
-        return self.u._edges[live], self.owed[live]
+        return OwingEdges(self.u._edges[live], self.owed[live], self.u._edge_row[live])
 
     def liability(self) -> np.ndarray:
         """What each local edge's source owes its target (0 but on payment users'

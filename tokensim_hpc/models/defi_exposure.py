@@ -111,22 +111,23 @@ class ExposureRisk:
         present = allreduce_sum_int(self.d.comm, np.isin(wanted, net.gid).astype(np.int64))
         return wanted[present > 0].tolist(), int(np.count_nonzero(present == 0))
 
-    def sample(self, edges, owed, wealth, liability, total_wealth=None) -> dict:
+    def sample(self, owing, wealth, liability, total_wealth=None) -> dict:
         """The measures at this sample (the same on every rank). Collective.
 
-        ``edges``/``owed``: the CSR positions of the edges that carry an obligation
-        (ascending) and what they carry; ``wealth`` of every owned agent;
+        ``owing``: the edges that carry an obligation (``TradeCredit.owing_edges``:
+        CSR positions, what they carry, their rows); ``wealth`` of every owned agent;
         ``liability`` the same obligations on every edge (the PETSc solver's input);
         ``total_wealth`` the exact sum of ``wealth`` over all agents, when the caller
         has it (summed here otherwise)."""
         d = self.d
+        edges, owed = owing.edges, owing.owed
         if allreduce_sum_int(d.comm, np.array([edges.shape[0]]))[0] == 0:
             # Nobody owes anything: nothing to propagate, nobody exposed.
             self.last = {**dict.fromkeys(SERIES, 0.0),
                          "debtrank_distressed": float(len(self.stressed))}
             return self.last
         # The credit network: the owing edges and the agents at their ends.
-        net, agents = d.subdomain(edges)
+        net, agents = d.subdomain(edges, owing.rows)
         try:
             w = wealth[agents]
             claims, obligations, equity, assets, transpose = self.balance_sheets(net, owed, w)
@@ -185,13 +186,14 @@ class ExposureRisk:
             self._clearing.update(liability)
         return self._debtrank.run(stressed), self._clearing.solve(wealth, method="fda")
 
-    def snapshot(self, edges, owed, wealth, k: int) -> dict:
+    def snapshot(self, owing, wealth, k: int) -> dict:
         """Claims and obligations of every owned agent and the k most systemic agents
         (ids -1 and impact NaN past the number of agents in the credit network).
         Collective."""
         d = self.d
+        owed = owing.owed
         # The credit network: the owing edges and the agents at their ends.
-        net, agents = d.subdomain(edges)
+        net, agents = d.subdomain(owing.edges, owing.rows)
         try:
             claims, obligations, equity, assets, _ = self.balance_sheets(net, owed,
                                                                         wealth[agents])

@@ -67,6 +67,7 @@ class PaymentUsers:
         edges = (np.repeat(indptr[self.agents] - self._start, self._degree)
                  + np.arange(int(self._degree.sum())))
         self._edges = edges  # their places in the domain's CSR
+        self._edge_row = np.repeat(self.agents, self._degree)  # and their sources (local)
         self._edge_slot = np.repeat(self.quote_slot, self._degree)  # each edge's debt slot
         slots = domain.indices[edges]
         self._targets = np.concatenate((domain.gid, domain.halo.ghost_gid))[slots]

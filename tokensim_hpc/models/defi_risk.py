@@ -55,12 +55,12 @@ class SystemicRisk:
         self.kr = kernels.risk
         n = domain.n_owned
         self.samples = 0
-        self.wealth_prev = np.zeros(n)  # at the last sample: equal to Defi.agent_wealth()
+        # State written at once (not left to fault page by page in the first samples):
+        # set up with the model, like the holdings.
+        self.wealth_prev = np.full(n, 0.0)  # at the last sample: equal to Defi.agent_wealth()
         self.total_wealth = math.nan  # sum of wealth_prev over all agents (exact)
-        self.mean = np.zeros(n)
-        self.var = np.zeros(n)
-        # Written at once (not left to fault page by page in the first sample's kernel):
-        # the covariances are state like the holdings, set up with the model.
+        self.mean = np.full(n, 0.0)
+        self.var = np.full(n, 0.0)
         self.cov = np.full(int(domain.indptr[-1]), 0.0)
         self.degree = None  # connectedness, recomputed when the network changes
         self._degree_sums = None  # (sum d, sum d^2) over all agents, with it
