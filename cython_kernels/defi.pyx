@@ -17,12 +17,16 @@ across the two pools of their pair, on two chains. Holdings are
 a (slots, agents) array: row ``s`` is every agent's amount of slot s.
 """
 
+from libc.math cimport fabs
 from libc.stdint cimport int8_t, int32_t, int64_t, uint64_t
 
-from _exactsum cimport acc_add
-from _fastmath cimport tanh_exp
+from _exactsum cimport acc_add, acc_add_block_top
+from _fastmath cimport prefetch_read, tanh_exp
 from _network cimport neighbour_sum
 from _philox cimport philox_normal, philox_normal4
+
+DEF PREFETCH_ROWS = 32  # how far ahead (in rows) the kernels ask for an agent's data
+DEF SENTIMENT_BLOCK = 256  # sentiments staged per type before their exact block sum
 
 cdef enum:
     _STREAM_TRADER = 3
@@ -106,11 +110,26 @@ def trader_orders(const int64_t[::1] rows, const int64_t[::1] indptr,
     receive the orders (0 if none); acc_flow rows 2 p and 2 p + 1 the pools'
     Q and B; n_orders[p] the count; acc_sentiment[type] the sentiment.
     """
-    cdef Py_ssize_t r, i, p, c, d, n_rows = rows.shape[0]
-    cdef double sig, xi, drive, q_hold, amount, spread, kappa, alpha, cap
+    cdef Py_ssize_t r, i, p, c, d, e, ahead, n_rows = rows.shape[0]
+    cdef Py_ssize_t last_line = -1
+    cdef double sig, xi, drive, q_hold, amount, spread, kappa, alpha, cap, a
     cdef int k
+    # The signals of noise, herding and fundamentalist traders (types 0-2), staged per
+    # type and added exactly a block at a time (the same exact sum as one add each).
+    cdef double staged[3][SENTIMENT_BLOCK]
+    cdef double top[3]
+    cdef Py_ssize_t n_staged[3]
+    for k in range(3):
+        top[k] = 0.0
+        n_staged[k] = 0
     with nogil:
         for r in range(n_rows):
+            if r + PREFETCH_ROWS < n_rows:
+                ahead = rows[r + PREFETCH_ROWS]
+                last_line = _prefetch_holdings(holdings, ahead, last_line)
+                if kind[ahead] == _HERDING:
+                    for e in range(indptr[ahead], indptr[ahead + 1]):
+                        prefetch_read(&s_old[indices[e]], 0, 3)
             i = rows[r]
             p = pool[i]
             k = kind[i]
@@ -166,7 +185,14 @@ def trader_orders(const int64_t[::1] rows, const int64_t[::1] indptr,
                 drive = noise_sigma * xi
             sig = tanh_exp(drive)
             s_new[i] = sig
-            acc_add(&acc_sentiment[k, 0], sig)
+            staged[k][n_staged[k]] = sig
+            n_staged[k] += 1
+            a = fabs(sig)
+            top[k] = a if a > top[k] else top[k]
+            if n_staged[k] == SENTIMENT_BLOCK:
+                acc_add_block_top(&acc_sentiment[k, 0], staged[k], SENTIMENT_BLOCK, top[k])
+                n_staged[k] = 0
+                top[k] = 0.0
             q_hold = holdings[quote_slot[p], i]
             if sig > 0.0:
                 amount = fraction[i] * sig * q_hold
@@ -182,6 +208,21 @@ def trader_orders(const int64_t[::1] rows, const int64_t[::1] indptr,
                     sell[i] = amount
                     acc_add(&acc_flow[2 * p + 1, 0], amount)
                     n_orders[p] += 1
+        for k in range(3):
+            acc_add_block_top(&acc_sentiment[k, 0], staged[k], n_staged[k], top[k])
+
+
+cdef inline Py_ssize_t _prefetch_holdings(const double[:, ::1] holdings, Py_ssize_t i,
+                                         Py_ssize_t last_line) noexcept nogil:
+    """Ask for agent i's holdings in every slot, once per cache line (8 agents): the
+    kernels read two or four of an agent's slots, which vary with its pool, so the
+    rows are read as many sparse streams that the hardware prefetcher follows badly.
+    Returns the line asked for."""
+    cdef Py_ssize_t s, line = i >> 3
+    if line != last_line:
+        for s in range(holdings.shape[0]):
+            prefetch_read(&holdings[s, i], 0, 3)
+    return line
 
 
 def fill_orders(const int8_t[::1] kind, const int32_t[::1] buy_pool,
@@ -200,9 +241,11 @@ def fill_orders(const int8_t[::1] kind, const int32_t[::1] buy_pool,
     not one per agent and slot.
     """
     cdef Py_ssize_t i, n = buy.shape[0], n_slots = holdings.shape[0]
-    cdef Py_ssize_t row
+    cdef Py_ssize_t row, last_line = -1
     with nogil:
         for i in range(n):
+            if i + 8 * PREFETCH_ROWS < n:
+                last_line = _prefetch_holdings(holdings, i + 8 * PREFETCH_ROWS, last_line)
             row = kind[i] * n_slots
             if buy[i] > 0.0:
                 _move(holdings, acc_holdings, row, i, base_slot[buy_pool[i]],
@@ -263,10 +306,12 @@ def portfolio_orders(const int64_t[::1] agents, const int64_t[::1] gid,
        (acc_flow, n_orders) and are filled by ``fill_orders``.
     """
     cdef Py_ssize_t r, i, p, b, q, n = agents.shape[0], n_slots = holdings.shape[0]
-    cdef Py_ssize_t row
+    cdef Py_ssize_t row, last_line = -1
     cdef double wealth, w, band, amount
     with nogil:
         for r in range(n):
+            if r + PREFETCH_ROWS < n:
+                last_line = _prefetch_holdings(holdings, agents[r + PREFETCH_ROWS], last_line)
             i = agents[r]
             p = pool[i]
             b = base_slot[p]
