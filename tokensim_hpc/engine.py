@@ -98,7 +98,7 @@ class Domain:
         # Edges whose owned target did not change keep their slot; only the others are
         # looked up by id (most of a large rank's edges are owned and unchanged).
         hint = np.where((self.indices < self.n_owned) & ~changed, self.indices,
-                        -1).astype(np.int32)
+                        np.int32(-1))  # int32 throughout: no 8-byte temporary per edge
         del old
         plan = HaloPlan(self.comm, self.gid, targets, self.directory, mode or self.halo.mode,
                         edge_local_hint=hint, owned_order=self.owned_order)

@@ -132,18 +132,21 @@ class NetworkFormation:
             ghost_gid[c], ghost_x[c], ghost_y[c] = col_gid[n:], col_x[n:], col_y[n:]
         del col_gid, col_x, col_y
         target = slot_gid[d.indices]
-        before = target.copy()
         counts = np.zeros(len(COUNT_LABELS), dtype=np.int64)
         kept = np.flatnonzero(keep) if keep is not None else np.zeros(0, dtype=np.int64)
         own_eta = self.eta[kept]
         self.eta[kept] = np.maximum(own_eta, self.eta_min)
+        weak = self.eta < self.eta_min  # the edges form_edges may replace
         self.kf.form_edges(d.indptr, d.indices, slot_gid, self.x, self.y, ghost_gid, ghost_x,
                            ghost_y, target, self.eta, self.eta_min, self.eta0, self.p_long,
                            d.n_total, self.seed, tick, counts)
         del ghost_gid, ghost_x, ghost_y, slot_gid
+        # A replaced edge has a new target (never one of the row's) and starts at eta0,
+        # above eta_min; a weak edge that found no new target keeps both.
+        self.replaced = weak & (self.eta >= self.eta_min)
+        del weak
         self.eta[kept] = own_eta
         self.x = self.y = None
-        self.replaced = target != before
         d.rebuild_halo(target, changed=self.replaced)
         self._positions()
         self._edge_decay()

@@ -27,12 +27,13 @@ def _chunks(n):
 
 def rows_without_ghosts(edge_local: np.ndarray, indptr: np.ndarray, n_owned: int) -> np.ndarray:
     """Rows of a CSR whose columns are all owned slots (< n_owned). Local."""
-    ghost_edge = np.append(edge_local >= n_owned, False).astype(np.int64)
+    ghost_edge = np.append(edge_local >= n_owned, False)
     # The padding makes every row start a valid reduceat index, empty trailing rows too.
-    per_row = np.add.reduceat(ghost_edge, indptr[:-1]) if indptr.shape[0] > 1 \
-        else np.zeros(0, dtype=np.int64)
-    per_row[indptr[:-1] == indptr[1:]] = 0  # reduceat repeats a value on empty rows
-    return np.flatnonzero(per_row == 0).astype(np.int64)
+    # (Booleans: one byte an edge; logical_or is "any ghost in the row".)
+    any_ghost = np.logical_or.reduceat(ghost_edge, indptr[:-1]) if indptr.shape[0] > 1 \
+        else np.zeros(0, dtype=bool)
+    any_ghost[indptr[:-1] == indptr[1:]] = False  # reduceat repeats a value on empty rows
+    return np.flatnonzero(~any_ghost).astype(np.int64)
 
 
 class HaloPlan:
