@@ -13,8 +13,8 @@ ranks, with barriers around each call), on the state the day left:
   network's sub-domain, claims and obligations, contagion, DebtRank and the
   clearing, exact solver), and ``subdomain_ms`` building the sub-domain alone;
 - ``r_sys_ms``: R_sys (``SystemicRisk.sample``), and its parts
-  ``agent_moments_ms``, ``halo_ms`` (the (dev, 1/sd) exchange),
-  ``edge_correlations_ms`` and ``risk_sums_ms`` (on copies of the state);
+  ``agent_moments_ms``, ``halo_ms`` (the (dev, 1/sd) exchange) and
+  ``edge_correlations_ms`` (with the exact sums; on copies of the state);
 - ``credit_edges`` and ``credit_agents``: the sub-domain's size, summed over ranks.
 
 Repeated calls keep moving the R_sys moments forward; the work is the same.
@@ -89,9 +89,8 @@ def main() -> None:
         new_accumulators(1)[0]))
     out["halo_ms"] = best(lambda: d.halo.exchange(dev_isd.view(np.complex128).reshape(-1)))
     out["edge_correlations_ms"] = best(lambda: r.kr.edge_correlations(
-        d.indptr, d.indices, dev_isd, cov, r.lam, np.empty(d.n_owned)))
-    out["risk_sums_ms"] = best(lambda: r.kr.risk_sums(r.degree, row_w, dbar,
-                                                      new_accumulators(2)))
+        d.indptr, d.indices, dev_isd, cov, r.lam, row_w, r.degree, dbar,
+        new_accumulators(2)))
     sim.close()
     if comm.rank == 0:
         print(json.dumps(out), flush=True)

@@ -19,8 +19,10 @@ SD_MIN = _SD_MIN
 
 def edge_correlations(const int64_t[::1] indptr, const int32_t[::1] indices,
                       const double[:, ::1] dev_isd, double[::1] cov, double lam,
-                      double[::1] row_sum):
-    """Update each edge's return covariance and sum each row's correlations. Local.
+                      double[::1] row_sum, const double[::1] degree, double dbar,
+                      int64_t[:, ::1] acc):
+    """Update each edge's return covariance, sum each row's correlations, and add the
+    rows' sums up exactly. Local.
 
     ``dev_isd[j] = (dev_j, 1 / sd_j)`` for every owned and ghost slot j (0
     for a zero standard deviation; side by side, so that a long-range edge
@@ -31,32 +33,51 @@ def edge_correlations(const int64_t[::1] indptr, const int32_t[::1] indices,
     (an exponentially weighted covariance of the two agents' returns, dev
     being each return's deviation from its running mean), and
 
-        row_sum[i] = sum over the row, in edge order, of cov[e] * ((1/sd_i) * (1/sd_j))
+        row_sum[i] = w_i = sum over the row, in edge order, of
+                     cov[e] * ((1/sd_i) * (1/sd_j))
 
     (the correlations w_ij, by products rather than divisions; an edge with
     a zero standard deviation at either end adds c * 0 = 0, so it changes
-    nothing).
+    nothing). Then, exactly, acc row 0 += sum_i w_i (d_i - dbar)^2 and acc
+    row 1 += sum_i w_i, with d_i = degree[i] (staged a block of rows at a
+    time: the same exact sums as one add each).
     """
-    cdef Py_ssize_t i, e, j, n = indptr.shape[0] - 1, m = indptr[n]
-    cdef double c, acc, dev_i, isd_i
+    cdef Py_ssize_t i, e, j, start, stop, n = indptr.shape[0] - 1, m = indptr[n]
+    cdef double c, w, dd, dev_i, isd_i, top0, top1, v
+    cdef double buf0[BLOCK]
+    cdef double buf1[BLOCK]
     cdef const double *pairs = &dev_isd[0, 0] if dev_isd.shape[0] else NULL
     with nogil:
-        for i in range(n):
-            # The (dev, 1/sd) pairs of the edges PREFETCH_EDGES ahead, one row at a time:
-            # long-range edges gather from anywhere in the slots, and a miss stalls.
-            if indptr[i + 1] + PREFETCH_EDGES < m:
-                for e in range(indptr[i] + PREFETCH_EDGES, indptr[i + 1] + PREFETCH_EDGES):
-                    prefetch_read(pairs + 2 * indices[e], 0, 3)
-            acc = 0.0
-            dev_i = dev_isd[i, 0]
-            isd_i = dev_isd[i, 1]
-            for e in range(indptr[i], indptr[i + 1]):
-                j = indices[e]
-                c = lam * cov[e] + (1.0 - lam) * (dev_i * dev_isd[j, 0])
-                cov[e] = c
-                # No branch: a zero 1/sd at either end makes the term c * 0 = 0.
-                acc = acc + c * (isd_i * dev_isd[j, 1])
-            row_sum[i] = acc
+        for start in range(0, n, BLOCK):
+            stop = start + BLOCK if start + BLOCK < n else n
+            top0 = 0.0
+            top1 = 0.0
+            for i in range(start, stop):
+                # The (dev, 1/sd) pairs of the edges PREFETCH_EDGES ahead, one row at a
+                # time: long-range edges gather from anywhere in the slots, and a miss
+                # stalls.
+                if indptr[i + 1] + PREFETCH_EDGES < m:
+                    for e in range(indptr[i] + PREFETCH_EDGES, indptr[i + 1] + PREFETCH_EDGES):
+                        prefetch_read(pairs + 2 * indices[e], 0, 3)
+                w = 0.0
+                dev_i = dev_isd[i, 0]
+                isd_i = dev_isd[i, 1]
+                for e in range(indptr[i], indptr[i + 1]):
+                    j = indices[e]
+                    c = lam * cov[e] + (1.0 - lam) * (dev_i * dev_isd[j, 0])
+                    cov[e] = c
+                    # No branch: a zero 1/sd at either end makes the term c * 0 = 0.
+                    w = w + c * (isd_i * dev_isd[j, 1])
+                row_sum[i] = w
+                dd = degree[i] - dbar
+                buf0[i - start] = w * (dd * dd)
+                buf1[i - start] = w
+                v = fabs(buf0[i - start])
+                top0 = v if v > top0 else top0
+                v = fabs(w)
+                top1 = v if v > top1 else top1
+            acc_add_block_top(&acc[0, 0], buf0, stop - start, top0)
+            acc_add_block_top(&acc[1, 0], buf1, stop - start, top1)
 
 
 def agent_moments(const double[:, ::1] holdings, const double[::1] slot_value,
@@ -65,9 +86,9 @@ def agent_moments(const double[:, ::1] holdings, const double[::1] slot_value,
     """One sample of every owned agent's return and its running moments. Local.
 
     W_i = sum over slots, in slot order, of holdings[s, i] * slot_value[s]
-    (slot by slot over all agents: streaming, the same sum);
-    r_i = W_i / wealth_prev[i] - 1 (0 when wealth_prev[i] <= 0); then
-    dev = r_i - mean[i], var[i] <- lam var[i] + (1 - lam) dev^2,
+    (a block of agents at a time, slot by slot: the holdings are read once,
+    as streams); r_i = W_i / wealth_prev[i] - 1 (0 when wealth_prev[i] <= 0);
+    then dev = r_i - mean[i], var[i] <- lam var[i] + (1 - lam) dev^2,
     mean[i] <- lam mean[i] + (1 - lam) r_i, wealth_prev[i] = W_i and
     dev_isd[i] = (dev, 1 / sqrt(var[i])), the second 0 when sqrt(var[i]) is
     below SD_MIN (no measurable variance), side by side for one halo
@@ -78,16 +99,17 @@ def agent_moments(const double[:, ::1] holdings, const double[::1] slot_value,
     cdef double r, x, v, sd, w, top
     cdef double buf[BLOCK]
     with nogil:
-        for s in range(n_slots):  # the wealth, accumulated in dev_isd[:, 0]
-            v = slot_value[s]
-            for i in range(n):
-                dev_isd[i, 0] = (0.0 if s == 0 else dev_isd[i, 0]) + holdings[s, i] * v
         for start in range(0, n, BLOCK):
             stop = start + BLOCK if start + BLOCK < n else n
+            for i in range(start, stop):
+                buf[i - start] = 0.0
+            for s in range(n_slots):
+                v = slot_value[s]
+                for i in range(start, stop):
+                    buf[i - start] = buf[i - start] + holdings[s, i] * v
             top = 0.0
             for i in range(start, stop):
-                w = dev_isd[i, 0]
-                buf[i - start] = w
+                w = buf[i - start]
                 v = fabs(w)
                 top = v if v > top else top
                 r = w / wealth_prev[i] - 1.0 if wealth_prev[i] > 0.0 else 0.0
@@ -99,32 +121,6 @@ def agent_moments(const double[:, ::1] holdings, const double[::1] slot_value,
                 sd = sqrt(var[i])
                 dev_isd[i, 1] = 1.0 / sd if sd >= _SD_MIN else 0.0
             acc_add_block_top(&acc_wealth[0], buf, stop - start, top)
-
-
-def risk_sums(const double[::1] degree, const double[::1] row_w, double dbar,
-              int64_t[:, ::1] acc):
-    """Exact sums of w (d - dbar)^2 and of w over the owned agents (acc rows 0
-    and 1), with d = degree[i] and w = row_w[i]. Local."""
-    cdef Py_ssize_t start, stop, i, n = degree.shape[0]
-    cdef double buf0[BLOCK]
-    cdef double buf1[BLOCK]
-    cdef double top0, top1, dd, w, v
-    with nogil:
-        for start in range(0, n, BLOCK):
-            stop = start + BLOCK if start + BLOCK < n else n
-            top0 = 0.0
-            top1 = 0.0
-            for i in range(start, stop):
-                dd = degree[i] - dbar
-                w = row_w[i]
-                buf0[i - start] = w * (dd * dd)
-                buf1[i - start] = w
-                v = fabs(buf0[i - start])
-                top0 = v if v > top0 else top0
-                v = fabs(w)
-                top1 = v if v > top1 else top1
-            acc_add_block_top(&acc[0, 0], buf0, stop - start, top0)
-            acc_add_block_top(&acc[1, 0], buf1, stop - start, top1)
 
 
 def in_ties(const int32_t[::1] indices, double[::1] ties):

@@ -14,6 +14,8 @@ from tokensim_hpc.numpy_kernels import risk as tw
 
 @pytest.mark.parametrize("n", [0, 1, 500, 3000])
 def test_edge_correlations_twin_equal(n):
+    from tokensim_hpc.numpy_kernels.exactsum import NACC, normalize, to_doubles
+
     rs = np.random.default_rng(n)
     slots = n + n // 4
     indptr = np.concatenate(([0], np.cumsum(rs.integers(0, 10, n)))).astype(np.int64)
@@ -21,24 +23,32 @@ def test_edge_correlations_twin_equal(n):
     dev = rs.normal(0, 0.01, slots)
     sd = np.abs(rs.normal(0, 0.01, slots)) * (rs.random(slots) < 0.9)  # some zero
     cov0 = rs.normal(0, 1e-4, indptr[-1])
+    degree = rs.integers(0, 30, n).astype(np.float64)
+    dbar = 13.25
     out = []
     for mod in (cy, tw):
         cov, row = cov0.copy(), np.full(n, np.nan)
-        mod.edge_correlations(indptr, indices, np.column_stack((dev, sd)), cov, 0.9, row)
-        out.append((cov, row))
-    np.testing.assert_array_equal(out[0][0], out[1][0])
-    np.testing.assert_array_equal(out[0][1], out[1][1])
+        acc = np.zeros((2, NACC), dtype=np.int64)
+        mod.edge_correlations(indptr, indices, np.column_stack((dev, sd)), cov, 0.9, row,
+                              degree, dbar, acc)
+        out.append((cov, row, normalize(acc)))
+    for a, b in zip(*out, strict=True):
+        np.testing.assert_array_equal(a, b)
     if n > 100:
         src = np.repeat(np.arange(n), np.diff(indptr))
         want_cov = 0.9 * cov0 + 0.1 * dev[src] * dev[indices]
         np.testing.assert_allclose(out[0][0], want_cov, rtol=1e-12, atol=1e-20)
-        w = want_cov * (sd[src] * sd[indices])  # the kernel takes 1/sd (0: none)
-        np.testing.assert_allclose(out[0][1], np.bincount(src, weights=w, minlength=n),
-                                   rtol=1e-10, atol=1e-12)
+        w_edge = want_cov * (sd[src] * sd[indices])  # the kernel takes 1/sd (0: none)
+        w = np.bincount(src, weights=w_edge, minlength=n)
+        np.testing.assert_allclose(out[0][1], w, rtol=1e-10, atol=1e-12)
+        # The exact sums: sum_i w_i (d_i - dbar)^2 and sum_i w_i.
+        sums = to_doubles(out[0][2])
+        np.testing.assert_allclose(sums, [np.sum(w * (degree - dbar) ** 2), w.sum()],
+                                   rtol=1e-9, atol=1e-12)
 
 
 @pytest.mark.parametrize("n", [0, 1, 300, 2000])
-def test_agent_moments_and_sums_twin_equal(n):
+def test_agent_moments_twin_equal(n):
     from tokensim_hpc.numpy_kernels.exactsum import NACC, normalize, to_doubles
 
     rs = np.random.default_rng(n + 7)
@@ -46,15 +56,12 @@ def test_agent_moments_and_sums_twin_equal(n):
     value = rs.uniform(0.5, 3000, 9)
     prev0 = rs.uniform(0, 5000, n) * (rs.random(n) < 0.95)
     mean0, var0 = rs.normal(0, 0.01, n), rs.uniform(0, 1e-4, n)
-    degree = rs.integers(0, 30, n).astype(np.float64)
-    dbar = 13.25
     out = []
     for mod in (cy, tw):
         prev, mean, var = prev0.copy(), mean0.copy(), var0.copy()
         dev_sd = np.full((n + 5, 2), np.nan)
-        acc = np.zeros((3, NACC), dtype=np.int64)
-        mod.agent_moments(holdings, value, prev, mean, var, 0.8, dev_sd, acc[2])
-        mod.risk_sums(degree, dev_sd[:n, 1] * 100, dbar, acc)
+        acc = np.zeros((1, NACC), dtype=np.int64)
+        mod.agent_moments(holdings, value, prev, mean, var, 0.8, dev_sd, acc[0])
         out.append((prev, mean, var, dev_sd[:n, 0], dev_sd[:n, 1], normalize(acc)))
     for a, b in zip(*out, strict=True):
         np.testing.assert_array_equal(a, b)
@@ -62,11 +69,8 @@ def test_agent_moments_and_sums_twin_equal(n):
     np.testing.assert_allclose(out[0][0], wealth, rtol=1e-13)
     r = np.where(prev0 > 0, wealth / np.where(prev0 > 0, prev0, 1) - 1, 0.0)
     np.testing.assert_allclose(out[0][3], r - mean0, rtol=1e-9, atol=1e-15)
-    # The three sums: sum w (d - dbar)^2, sum w, and the wealth sum_i W_i.
-    w = out[0][4] * 100
-    sums = to_doubles(out[0][5])
-    np.testing.assert_allclose(sums, [np.sum(w * (degree - dbar) ** 2), w.sum(), wealth.sum()],
-                               rtol=1e-12)
+    # The wealth's exact sum.
+    np.testing.assert_allclose(to_doubles(out[0][5]), [wealth.sum()], rtol=1e-12)
 
 
 @pytest.mark.parametrize("n", [0, 1, 2000])

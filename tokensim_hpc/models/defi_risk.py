@@ -116,10 +116,10 @@ class SystemicRisk:
             return self.last
         # One halo exchange of (dev, 1/sd) pairs, as complex numbers of the same 16 bytes.
         d.halo.exchange(dev_isd.view(np.complex128).reshape(-1))
-        self.kr.edge_correlations(d.indptr, d.indices, dev_isd, self.cov, lam, row_w)
         s_d, s_d2 = self._degree_sums
         dbar = s_d / d.n_total
-        self.kr.risk_sums(self.degree, row_w, dbar, acc)
+        self.kr.edge_correlations(d.indptr, d.indices, dev_isd, self.cov, lam, row_w,
+                                  self.degree, dbar, acc)
         spread, s_w, self.total_wealth = (float(v) for v in allreduce_exact(d.comm, acc))
         r_sys = 1.0 - spread / s_d2 if s_d2 > 0.0 else math.nan
         self.last = (r_sys, dbar, s_w / self.n_edges if self.n_edges else math.nan)

@@ -12,22 +12,23 @@ from . import exactsum
 SD_MIN = 1e-150
 
 
-def edge_correlations(indptr, indices, dev_isd, cov, lam, row_sum):
+def edge_correlations(indptr, indices, dev_isd, cov, lam, row_sum, degree, dbar, acc):
     """Numpy twin of ``risk.edge_correlations``."""
     dev, isd = dev_isd[:, 0], dev_isd[:, 1]
     n = indptr.shape[0] - 1
-    degree = np.diff(indptr)
-    src = np.repeat(np.arange(n), degree)
+    degree_e = np.diff(indptr)
+    src = np.repeat(np.arange(n), degree_e)
     j = indices.astype(np.int64)
     cov[:] = lam * cov + (1.0 - lam) * (dev[src] * dev[j])
-    scale = isd[src] * isd[j]
-    w = cov * scale
-    acc = np.zeros(n)
-    for c in range(int(degree.max(initial=0))):
-        rows = np.flatnonzero(degree > c)
-        e = indptr[rows] + c
-        acc[rows] = acc[rows] + w[e]  # where the scale is 0, w is c * 0 = 0
-    row_sum[:n] = acc
+    w = cov * (isd[src] * isd[j])  # where the scale is 0, w is c * 0 = 0
+    row = np.zeros(n)
+    for c in range(int(degree_e.max(initial=0))):
+        rows = np.flatnonzero(degree_e > c)
+        row[rows] = row[rows] + w[indptr[rows] + c]
+    row_sum[:n] = row
+    dd = degree - dbar
+    exactsum.accumulate(row * (dd * dd), acc[0])
+    exactsum.accumulate(row, acc[1])
 
 
 def agent_moments(holdings, slot_value, wealth_prev, mean, var, lam, dev_isd, acc_wealth):
@@ -47,13 +48,6 @@ def agent_moments(holdings, slot_value, wealth_prev, mean, var, lam, dev_isd, ac
     sd = np.sqrt(var)
     with np.errstate(divide="ignore"):
         dev_isd[:n, 1] = np.where(sd >= SD_MIN, 1.0 / sd, 0.0)
-
-
-def risk_sums(degree, row_w, dbar, acc):
-    """Numpy twin of ``risk.risk_sums``."""
-    dd = degree - dbar
-    exactsum.accumulate(row_w * (dd * dd), acc[0])
-    exactsum.accumulate(row_w, acc[1])
 
 
 def in_ties(indices, ties):
