@@ -67,6 +67,17 @@ class SystemicRisk:
         self.n_edges = None  # over all ranks (each row keeps its edges)
         self.last = (math.nan, math.nan, math.nan)
         self._dev_isd = self._row_w = None
+        if self.every:
+            self._network_changed()  # the connectedness, with the model's set-up
+
+    def _network_changed(self) -> None:
+        """Connectedness d_i of the owned agents and the exact sums of d and d^2.
+        Collective."""
+        self.degree = self._connectedness()
+        # Integers (below 2**53 summed): exact in int64, in any order.
+        d_int = self.degree.astype(np.int64)
+        self._degree_sums = [float(v) for v in allreduce_sum_int(
+            self.d.comm, np.array([d_int.sum(), (d_int * d_int).sum()]))]
 
     def edges_replaced(self, replaced: np.ndarray) -> None:
         """New edges (a mask in CSR order) start uncorrelated; connectedness changed."""
@@ -93,11 +104,7 @@ class SystemicRisk:
         d, lam = self.d, self.lam
         n, slots = d.n_owned, d.n_owned + d.halo.n_ghost
         if self.degree is None:
-            self.degree = self._connectedness()
-            # Integers (below 2**53 summed): exact in int64, in any order.
-            d_int = self.degree.astype(np.int64)
-            self._degree_sums = [float(v) for v in allreduce_sum_int(
-                d.comm, np.array([d_int.sum(), (d_int * d_int).sum()]))]
+            self._network_changed()
         if self.n_edges is None:
             self.n_edges = int(allreduce_sum_int(d.comm, np.array([self.cov.shape[0]]))[0])
         # Buffers kept between samples (fresh pages cost a fault each, per sample).

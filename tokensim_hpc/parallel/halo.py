@@ -191,6 +191,12 @@ class HaloPlan:
         # Ghosts are grouped by owner in rank order, and each owner's send_idx lists the
         # agents in the order this rank asked for them, so the values line up.
         got = alltoallv(self.comm, ghosts, self.recv_counts, self.send_counts)
+        if ufunc is np.add:
+            # Sums need no sorted plan: one weighted count per owned slot, in the order
+            # received (exact for the integer values callers pass).
+            column[:self.n_owned] += np.bincount(self.send_idx, weights=got,
+                                                 minlength=self.n_owned)
+            return
         # An agent may have gone to several ranks: combine its values by a reduceat over
         # send_idx sorted once (much faster than ufunc.at), then into the owned slot. The
         # order of the combination depends on the partition: with np.add it is exact only
