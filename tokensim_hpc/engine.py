@@ -90,6 +90,7 @@ class Domain:
         sentiment) must be reallocated to ``n_owned + halo.n_ghost`` slots
         by the model that owns them. ``changed`` (a mask in CSR order), when the
         caller knows which edges got a new target, saves comparing the targets.
+        The owned agents are those of the current plan (this is not a repartition).
         """
         old = self.edge_targets() if target_gid is None or changed is None else None
         targets = old if target_gid is None else np.asarray(target_gid)
@@ -97,10 +98,15 @@ class Domain:
             changed = targets != old
         # Edges whose owned target did not change keep their slot; only the others are
         # looked up by id (most of a large rank's edges are owned and unchanged).
-        hint = np.where((self.indices < self.n_owned) & ~changed, self.indices,
-                        np.int32(-1))  # int32 throughout: no 8-byte temporary per edge
-        del old
-        plan = HaloPlan(self.comm, self.gid, targets, self.directory, mode or self.halo.mode,
+        # Unchanged edges to other ranks' agents are known not to be owned (-2), and
+        # their owners are known from the old plan: only new targets are asked of the
+        # directory.
+        owned = self.indices < self.n_owned
+        hint = np.where(owned, self.indices, np.int32(-2))  # int32: 4 bytes an edge
+        hint[changed] = -1
+        del old, owned
+        directory = GhostDirectory(self.halo, fallback=self.directory)
+        plan = HaloPlan(self.comm, self.gid, targets, directory, mode or self.halo.mode,
                         edge_local_hint=hint, owned_order=self.owned_order)
         self.halo.destroy()
         self.halo = plan

@@ -53,9 +53,10 @@ class HaloPlan:
         The permutation that sorts ``owned_gid`` and the sorted ids, when the caller
         keeps them (a rebuild need not sort the owned ids again).
     edge_local_hint : int32 array, optional
-        Local index of edge targets already known to be owned (-1 elsewhere);
-        taken over (not copied) as the plan's edge table, so that only the
-        remaining edges are looked up by id.
+        Local index of edge targets already known to be owned, -2 for targets
+        known not to be owned, -1 elsewhere; taken over (not copied) as the
+        plan's edge table, so that only the -1 edges are searched among the
+        owned ids.
 
     Attributes
     ----------
@@ -86,14 +87,16 @@ class HaloPlan:
             self.edge_local = edge_local_hint
         remote_parts = []
         for s, e in _chunks(edge_gid.shape[0]):
-            unknown = np.flatnonzero(self.edge_local[s:e] < 0)
+            part = self.edge_local[s:e]
+            unknown = np.flatnonzero(part == -1)
             targets = edge_gid[s:e][unknown]
             pos = np.searchsorted(sorted_gid, targets)
             owned = np.zeros(unknown.shape[0], dtype=bool)
             if self.n_owned:
                 owned = sorted_gid[np.minimum(pos, self.n_owned - 1)] == targets
-            self.edge_local[s:e][unknown[owned]] = by_gid[pos[owned]]
+            part[unknown[owned]] = by_gid[pos[owned]]
             remote_parts.append(np.unique(targets[~owned]))
+            remote_parts.append(np.unique(edge_gid[s:e][part == -2]))
         remote = np.unique(np.concatenate(remote_parts)) if remote_parts else \
             np.empty(0, dtype=np.int64)
         owner = directory.lookup(remote)
@@ -312,12 +315,15 @@ class OwnerRoute:
 
 class GhostDirectory:
     """Owner lookup for ids that are ghosts of a plan (a plan over a part of its
-    edges needs no directory). ``lookup`` is local, unlike Directory's.
+    edges needs no directory). ``lookup`` is local, unlike Directory's, unless a
+    ``fallback`` directory is given for the ids that are not ghosts of the plan
+    (then it is collective: the fallback is asked once, on every rank).
 
     ``slots``: the ghost slots whose ids will be looked up (all of the plan's when
     None); giving only those keeps the cost with the part, not the whole halo."""
 
-    def __init__(self, plan: HaloPlan, slots: np.ndarray | None = None):
+    def __init__(self, plan: HaloPlan, slots: np.ndarray | None = None, fallback=None):
+        self.fallback = fallback
         ghost = np.arange(plan.n_ghost) if slots is None \
             else np.asarray(slots, dtype=np.int64) - plan.n_owned
         gid = plan.ghost_gid[ghost]
@@ -326,5 +332,14 @@ class GhostDirectory:
         self._owner = plan.ghost_owner[ghost][by].astype(np.int64)
 
     def lookup(self, gid: np.ndarray) -> np.ndarray:
-        """Owner rank of each id in ``gid``, every one among the directory's ghosts."""
-        return self._owner[np.searchsorted(self._gid, np.asarray(gid, dtype=np.int64))]
+        """Owner rank of each id in ``gid``: every one among the directory's ghosts, or
+        the others asked of the fallback directory."""
+        gid = np.asarray(gid, dtype=np.int64)
+        if self.fallback is None:
+            return self._owner[np.searchsorted(self._gid, gid)]
+        pos = np.minimum(np.searchsorted(self._gid, gid), max(self._gid.shape[0] - 1, 0))
+        known = self._gid[pos] == gid if self._gid.shape[0] else np.zeros(gid.shape, bool)
+        owner = np.empty(gid.shape[0], dtype=np.int64)
+        owner[known] = self._owner[pos[known]]
+        owner[~known] = self.fallback.lookup(gid[~known])
+        return owner
