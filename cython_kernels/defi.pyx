@@ -214,7 +214,7 @@ def trader_orders(const int64_t[::1] rows, const int64_t[::1] indptr,
 
 cdef inline Py_ssize_t _prefetch_holdings(const double[:, ::1] holdings, Py_ssize_t i,
                                           Py_ssize_t last_line) noexcept nogil:
-    """Ask for agent i's holdings in every slot, once per cache line (8 agents): the
+    """Ask for agent i's holdings in every slot, once per 8 agents (about a cache line): the
     kernels read two or four of an agent's slots, which vary with its pool, so the
     rows are read as many sparse streams that the hardware prefetcher follows badly.
     Returns the line asked for."""

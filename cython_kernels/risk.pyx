@@ -5,6 +5,7 @@ Local; no MPI. Every per-row sum runs in edge order, so the results do not
 depend on the partition (a row is never split between ranks).
 """
 
+from libc.float cimport DBL_MAX
 from libc.math cimport fabs, sqrt
 from libc.stdint cimport int32_t, int64_t
 
@@ -37,8 +38,9 @@ def edge_correlations(const int64_t[::1] indptr, const int32_t[::1] indices,
                      cov[e] * ((1/sd_i) * (1/sd_j))
 
     (the correlations w_ij, by products rather than divisions; an edge with
-    a zero standard deviation at either end adds c * 0 = 0, so it changes
-    nothing). Then, exactly, acc row 0 += sum_i w_i (d_i - dbar)^2 and acc
+    a zero 1/sd at either end, no measurable or an infinite variance, adds
+    c * 0 = 0, c being finite for the deviations ``agent_moments`` gives).
+    Then, exactly, acc row 0 += sum_i w_i (d_i - dbar)^2 and acc
     row 1 += sum_i w_i, with d_i = degree[i] (staged a block of rows at a
     time: the same exact sums as one add each).
     """
@@ -66,7 +68,8 @@ def edge_correlations(const int64_t[::1] indptr, const int32_t[::1] indices,
                     j = indices[e]
                     c = lam * cov[e] + (1.0 - lam) * (dev_i * dev_isd[j, 0])
                     cov[e] = c
-                    # No branch: a zero 1/sd at either end makes the term c * 0 = 0.
+                    # No branch: a zero 1/sd at either end makes the term c * 0 = 0 (c is
+                    # finite: agent_moments sends a non-finite deviation as 0).
                     w = w + c * (isd_i * dev_isd[j, 1])
                 row_sum[i] = w
                 dd = degree[i] - dbar
@@ -90,8 +93,9 @@ def agent_moments(const double[:, ::1] holdings, const double[::1] slot_value,
     as streams); r_i = W_i / wealth_prev[i] - 1 (0 when wealth_prev[i] <= 0);
     then dev = r_i - mean[i], var[i] <- lam var[i] + (1 - lam) dev^2,
     mean[i] <- lam mean[i] + (1 - lam) r_i, wealth_prev[i] = W_i and
-    dev_isd[i] = (dev, 1 / sqrt(var[i])), the second 0 when sqrt(var[i]) is
-    below SD_MIN (no measurable variance), side by side for one halo
+    dev_isd[i] = (dev, 1 / sqrt(var[i])), the first 0 when dev is not finite
+    and the second 0 when sqrt(var[i]) is below SD_MIN (no measurable
+    variance) or not finite, side by side for one halo
     exchange of pairs and the edge kernel. The W_i are also added exactly
     into ``acc_wealth`` (one accumulator row): the economy's wealth.
     """
@@ -115,7 +119,10 @@ def agent_moments(const double[:, ::1] holdings, const double[::1] slot_value,
                 r = w / wealth_prev[i] - 1.0 if wealth_prev[i] > 0.0 else 0.0
                 wealth_prev[i] = w
                 x = r - mean[i]
-                dev_isd[i, 0] = x
+                # A non-finite deviation (an overflowed return) goes out as 0: its agent's
+                # 1/sd is 0 from now on, so its edges add nothing, and their products
+                # stay finite.
+                dev_isd[i, 0] = x if fabs(x) <= DBL_MAX else 0.0
                 var[i] = lam * var[i] + (1.0 - lam) * (x * x)
                 mean[i] = lam * mean[i] + (1.0 - lam) * r
                 sd = sqrt(var[i])

@@ -89,8 +89,10 @@ class Domain:
         The ghost count changes: columns with ghost slots (such as B1's
         sentiment) must be reallocated to ``n_owned + halo.n_ghost`` slots
         by the model that owns them. ``changed`` (a mask in CSR order), when the
-        caller knows which edges got a new target, saves comparing the targets.
-        The owned agents are those of the current plan (this is not a repartition).
+        caller knows which edges got a new target, saves comparing the targets: it
+        must include every such edge (extra ones are harmless), since the others keep
+        their slot or are taken to be other ranks' agents. The owned agents are those
+        of the current plan (this is not a repartition).
         """
         old = self.edge_targets() if target_gid is None or changed is None else None
         targets = old if target_gid is None else np.asarray(target_gid)
@@ -152,7 +154,7 @@ class Domain:
         by_gid = np.argsort(gid)  # ids are unique: any sort gives this order
         owned_order = (by_gid, gid[by_gid])
         # Targets owned here are found by their local index, not searched by id.
-        hint = np.full(edges.shape[0], -1, dtype=np.int32)
+        hint = np.full(edges.shape[0], -2, dtype=np.int32)  # ghosts: other ranks' agents
         hint[owned] = np.searchsorted(agents, slots[owned])
         plan = HaloPlan(self.comm, gid, targets, GhostDirectory(self.halo, ghosts), "p2p",
                         edge_local_hint=hint, owned_order=owned_order)

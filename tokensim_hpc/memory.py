@@ -3,9 +3,10 @@
 Initialisation: glibc raises its mmap threshold each time a large block is
 freed, after which large temporaries (the initialisation's sort and exchange
 buffers) come from the heap and stay resident after they are freed. A fixed
-threshold of 128 KiB (:func:`return_freed_memory`) keeps large arrays in
-their own mappings, returned to the system when freed, so the resident
-memory is what the live arrays need.
+threshold of 128 KiB (:func:`return_freed_memory`, which also sets the trim
+threshold back to 128 KiB) keeps large arrays in their own mappings,
+returned to the system when freed, so the resident memory is what the live
+arrays need.
 
 Ticks: the step path's numpy temporaries (a few MB each at 10^6 agents a
 rank) would then each be a fresh mapping whose every 4 KiB page faults on
@@ -40,7 +41,8 @@ def _mallopt(*settings) -> bool:
 
 
 def return_freed_memory() -> bool:
-    """Fix glibc's mmap threshold at 128 KiB (initialisation); False where glibc is not
+    """Fix glibc's mmap threshold at 128 KiB, and its trim threshold at 128 KiB (undoing
+    :func:`reuse_freed_memory`'s), for an initialisation; False where glibc is not
     available."""
     return _mallopt((_M_TRIM_THRESHOLD, _INIT_MMAP_BYTES), (_M_MMAP_THRESHOLD, _INIT_MMAP_BYTES))
 

@@ -136,7 +136,7 @@ class NetworkFormation:
         kept = np.flatnonzero(keep) if keep is not None else np.zeros(0, dtype=np.int64)
         own_eta = self.eta[kept]
         self.eta[kept] = np.maximum(own_eta, self.eta_min)
-        weak = self.eta < self.eta_min  # the edges form_edges may replace
+        weak = ~(self.eta >= self.eta_min)  # the edges form_edges may replace (as it tests)
         self.kf.form_edges(d.indptr, d.indices, slot_gid, self.x, self.y, ghost_gid, ghost_x,
                            ghost_y, target, self.eta, self.eta_min, self.eta0, self.p_long,
                            d.n_total, self.seed, tick, counts)

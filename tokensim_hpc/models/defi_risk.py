@@ -36,7 +36,8 @@ from ..parallel.reduce import allreduce_exact, allreduce_sum_int, new_accumulato
 
 
 class SystemicRisk:
-    """R_sys of one rank's agents and edges. Construction is local.
+    """R_sys of one rank's agents and edges. Construction is collective when ``every``
+    is not 0 (it computes the connectedness).
 
     Parameters
     ----------

@@ -38,13 +38,14 @@ def agent_moments(holdings, slot_value, wealth_prev, mean, var, lam, dev_isd, ac
     for s in range(holdings.shape[0]):
         w = w + holdings[s] * slot_value[s]
     exactsum.accumulate(w, acc_wealth)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         r = np.where(wealth_prev > 0.0, w / wealth_prev - 1.0, 0.0)
     wealth_prev[:] = w
     x = r - mean
-    dev_isd[:n, 0] = x
-    var[:] = lam * var + (1.0 - lam) * (x * x)
-    mean[:] = lam * mean + (1.0 - lam) * r
+    dev_isd[:n, 0] = np.where(np.isfinite(x), x, 0.0)  # a non-finite deviation goes out as 0
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflowed return, as in C
+        var[:] = lam * var + (1.0 - lam) * (x * x)
+        mean[:] = lam * mean + (1.0 - lam) * r
     sd = np.sqrt(var)
     with np.errstate(divide="ignore"):
         dev_isd[:n, 1] = np.where(sd >= SD_MIN, 1.0 / sd, 0.0)

@@ -194,9 +194,9 @@ class HaloPlan:
         # Ghosts are grouped by owner in rank order, and each owner's send_idx lists the
         # agents in the order this rank asked for them, so the values line up.
         got = alltoallv(self.comm, ghosts, self.recv_counts, self.send_counts)
-        if ufunc is np.add:
-            # Sums need no sorted plan: one weighted count per owned slot, in the order
-            # received (exact for the integer values callers pass).
+        if ufunc is np.add and column.dtype == np.float64:
+            # Float sums need no sorted plan: one weighted count per owned slot, in the
+            # order received (exact for the integer values callers pass, below 2**53).
             column[:self.n_owned] += np.bincount(self.send_idx, weights=got,
                                                  minlength=self.n_owned)
             return
