@@ -19,7 +19,6 @@ from .models import b1 as b1_model
 from .models import defi as defi_model
 from .network import LocalNetwork, rewire_small_world
 from .parallel.directory import Directory
-from .parallel.exchange import alltoallv, exchange_counts
 from .parallel.halo import GhostDirectory, HaloPlan
 from .parallel.knn import distributed_knn
 from .parallel.mpi import allreduce_max_int, allreduce_min_max, barrier, wtime
@@ -139,16 +138,10 @@ class Domain:
         targets = np.empty(slots.shape[0], dtype=np.int64)
         targets[owned] = self.gid[slots[owned]]
         targets[~owned] = self.halo.ghost_gid[slots[~owned] - n]
-        # The agents other ranks' kept edges point at: each rank sends the ids of its
-        # kept edges' ghost targets to their owners (known from the halo plan).
+        # The agents other ranks' kept edges point at: their owned slots, routed from
+        # the kept edges' ghost targets (the halo plan knows where each ghost lives).
         ghosts = np.unique(slots[~owned])
-        owner = self.halo.ghost_owner[ghosts - n]
-        counts = np.bincount(owner, minlength=self.comm.size).astype(np.int64)
-        wanted = alltoallv(self.comm, self.halo.ghost_gid[ghosts - n][np.argsort(owner,
-                                                                                kind="stable")],
-                           counts, exchange_counts(self.comm, counts))
-        by_gid, sorted_gid = self.owned_order
-        asked = by_gid[np.searchsorted(sorted_gid, wanted)]
+        asked = self.halo.route_to_owners(ghosts).owned
         agents = np.unique(np.concatenate((rows, slots[owned], asked)))
         gid = self.gid[agents]
         by_gid = np.argsort(gid)  # ids are unique: any sort gives this order

@@ -392,7 +392,8 @@ class Defi:
         rewired = np.zeros(len(COUNT_LABELS))
         if self.network.enabled and tick % self.network.every == 0:
             with timers("network"):
-                keep = self.payments.credit.liability() > 0  # obligations stay on their edges
+                # Obligations stay on their edges.
+                keep = self.payments.credit.owing_edges().edges
                 self.edge_strength, counts = self.network.rewire(tick, keep)
                 rewired = counts.astype(np.float64)
                 self._resize_ghost_columns()

@@ -87,8 +87,6 @@ class ExposureRisk:
         self.last = dict.fromkeys(SERIES, math.nan)
         self._debtrank = None  # PETSc objects kept between samples ("petsc")
         self._clearing = None
-        if section.every:
-            domain.owned_order  # noqa: B018 - the lookup by id every sample uses, built now
 
     @staticmethod
     def balance_sheets(net, owed, wealth):

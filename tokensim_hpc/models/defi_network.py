@@ -101,8 +101,8 @@ class NetworkFormation:
     def rewire(self, tick, keep=None) -> tuple[float, np.ndarray]:
         """Replace the weak edges, rebuild the halo plan. Collective.
 
-        ``keep`` (bool per local edge, optional) marks edges that must stay whatever
-        their strength (they carry obligations): they count as at least ``eta_min``
+        ``keep`` (CSR positions of local edges, optional) names edges that must stay
+        whatever their strength (they carry obligations): they count as at least ``eta_min``
         for the pruning and keep their own strength. Counting as strong, such an edge
         can also be the row's friend that its other weak edges are replaced through.
 
@@ -133,7 +133,7 @@ class NetworkFormation:
         del col_gid, col_x, col_y
         target = slot_gid[d.indices]
         counts = np.zeros(len(COUNT_LABELS), dtype=np.int64)
-        kept = np.flatnonzero(keep) if keep is not None else np.zeros(0, dtype=np.int64)
+        kept = np.zeros(0, dtype=np.int64) if keep is None else np.asarray(keep, np.int64)
         own_eta = self.eta[kept]
         self.eta[kept] = np.maximum(own_eta, self.eta_min)
         weak = ~(self.eta >= self.eta_min)  # the edges form_edges may replace (as it tests)
