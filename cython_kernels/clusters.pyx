@@ -34,3 +34,18 @@ def kept_edges(const int64_t[::1] indptr, const int32_t[::1] indices,
                     m += 1
             out_indptr[i + 1] = m
     return m
+
+
+def group_min(const int64_t[::1] group, const double[::1] values, double[::1] out):
+    """out[group[i]] <- min(out[group[i]], values[i]) for every i (a NaN value lowers
+    nothing); returns 1 when some out lowered, else 0. Local. (The minimum of each
+    group in one pass: the clusters' labels per local component.)"""
+    cdef Py_ssize_t i, g, n = group.shape[0]
+    cdef int lowered = 0
+    with nogil:
+        for i in range(n):
+            g = group[i]
+            if values[i] < out[g]:
+                out[g] = values[i]
+                lowered = 1
+    return lowered

@@ -6,11 +6,14 @@ fraction). Clusters are the connected components of the undirected graph of
 those edges, across ranks, found by label propagation: every agent starts
 with its global id as label. Each rank finds the components of its own part
 of the graph (owned and ghost slots; scipy's ``connected_components``, once
-per call); then each round gives every local component its smallest label,
-sends the owners' labels to the ghost slots (halo exchange) and the ghosts'
-labels back to the owners (``HaloPlan.reduce_ghosts``), and stops when no
-rank changed a label. The rounds count rank crossings, not path lengths. A
-cluster's label is the smallest id in it, whatever the partition.
+per call), and every local component starts with its smallest label. Then
+each round sends the ghosts' labels back to the owners
+(``HaloPlan.reduce_ghosts``) and the owners' labels to the ghost slots (halo
+exchange), gives every local component the smallest label among its boundary
+slots (ghosts, and owned agents other ranks hold as ghosts: only those and
+their components are touched in a round), and stops when no rank lowered a
+label. The rounds count rank crossings, not path lengths. A cluster's label
+is the smallest id in it, whatever the partition.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ class Clusters:
     domain : Domain
     theta : float
         Distance below which an edge joins two agents' clusters.
-    kernels : namespace with ``clusters`` (the kept edges, ``kept_edges``)
+    kernels : namespace with ``clusters`` (``kept_edges``, ``group_min``)
     max_rounds : int
         Rounds of label propagation allowed before the run stops with an error.
     """
@@ -64,33 +67,36 @@ class Clusters:
         graph = csr_matrix((np.ones(m, dtype=np.int8), kept_indices[:m], indptr),
                            shape=(n_slots, n_slots))
         del kept_indices
-        _, comp = connected_components(graph, directed=False)
+        n_comp, comp = connected_components(graph, directed=False)
+        comp = comp.astype(np.int64)
         del graph
-        # Slots grouped by component, for a minimum per component by reduceat.
-        order = np.argsort(comp, kind="stable")
-        first = np.r_[True, comp[order][1:] != comp[order][:-1]] if n_slots else \
-            np.zeros(0, dtype=bool)
-        starts = np.flatnonzero(first)
-        comp_rank = np.empty(n_slots, dtype=np.int64)
-        comp_rank[order] = np.cumsum(first) - 1
         label = np.zeros(n_slots)  # ids below 2**53 are exact in float64
         label[:n] = d.gid
+        d.halo.exchange(label)
+        # Every local component starts with its smallest id (ghosts carry their owners').
+        comp_min = np.full(n_comp, np.inf)
+        self.kernels.group_min(comp, label, comp_min)
+        # Only boundary slots (ghosts, and owned agents other ranks hold as ghosts) carry
+        # labels between ranks: the rounds work on them and their components alone.
+        boundary = np.concatenate((np.unique(d.halo.send_idx),
+                                   np.arange(n, n_slots, dtype=np.int64)))
+        b_comp = comp[boundary]
         rounds = 0
         while True:
-            d.halo.exchange(label)
-            before = label[:n].copy()
-            # Every local component takes its smallest label (ghosts carry their owners').
-            smallest = np.minimum.reduceat(label[order], starts) if n_slots else label
-            label = smallest[comp_rank]
+            # Owners take the smallest label their agents' ghost copies hold, and the
+            # ghosts their owners' labels; then every component with a boundary slot
+            # takes the smallest of its boundary labels.
+            label[boundary] = comp_min[b_comp]
             d.halo.reduce_ghosts(label, np.minimum)
-            changed = int(np.any(label[:n] < before))
+            d.halo.exchange(label)
+            changed = self.kernels.group_min(b_comp, label[boundary], comp_min)
             rounds += 1
             if allreduce_max_int(d.comm, changed) == 0:
                 break
             if rounds >= self.max_rounds:
                 raise RuntimeError(f"clusters not settled after {self.max_rounds} rounds")
         self.rounds = rounds
-        self.labels = label[:n].astype(np.int64)
+        self.labels = comp_min[comp[:n]].astype(np.int64)
         return self.labels
 
     def sizes(self, top: int = 5):
@@ -117,3 +123,4 @@ class Clusters:
         pairs = pairs[:top]
         return (n_clusters, np.array([lb for lb, _ in pairs], dtype=np.int64),
                 np.array([sz for _, sz in pairs], dtype=np.int64))
+

@@ -17,3 +17,10 @@ def kept_edges(indptr, indices, features, theta2, out_indptr, out_indices):
     m = int(keep.sum())
     out_indices[:m] = indices[keep]
     return m
+
+
+def group_min(group, values, out):
+    """Numpy twin of ``clusters.group_min`` (a NaN value lowers nothing)."""
+    before = out.copy()
+    np.fmin.at(out, group, values)
+    return int(np.any(out < before))
