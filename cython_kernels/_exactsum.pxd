@@ -117,6 +117,42 @@ cdef inline void acc_add_int(int64_t* acc, int64_t v, uint64_t b) noexcept nogil
     acc[j + 2] += ((<int64_t>(rest >> 32)) ^ s) - s
 
 
+cdef inline void acc_add_diff(int64_t* acc, double new, double old) noexcept nogil:
+    """Add ``new - old`` exactly: the same sum as ``acc_add(new)`` and ``acc_add(-old)``.
+
+    A holding that changes from old to new (a fill, a payment) moves a running
+    total by exactly new - old. When both are finite and their bit positions
+    (as in ``acc_add``) are at most 9 apart, the two mantissas are aligned to
+    the lower position and subtracted as integers (each below 2**62, so the
+    difference fits in int64), and the difference reaches the limbs once,
+    through ``acc_add_int``: half the limb updates of two ``acc_add``. Other
+    pairs (an infinity or NaN, counted as ``acc_add`` counts them; a zero
+    against a normal number; very different magnitudes) take the two adds.
+    """
+    cdef uint64_t bn, bo, en, eo, mn, mo, nz, low
+    cdef int64_t vn, vo, sn, so
+    memcpy(&bn, &new, 8)
+    memcpy(&bo, &old, 8)
+    en = (bn >> 52) & 0x7ff
+    eo = (bo >> 52) & 0x7ff
+    if en == 0x7ff or eo == 0x7ff or en > eo + 9 or eo > en + 9:
+        acc_add(acc, new)
+        acc_add(acc, -old)
+        return
+    nz = en != 0
+    mn = (bn & ES_MANT) | (nz << 52)
+    en -= nz                   # bit position of the mantissa's bit 0, as in acc_add
+    nz = eo != 0
+    mo = (bo & ES_MANT) | (nz << 52)
+    eo -= nz
+    low = en if en < eo else eo
+    vn = <int64_t>(mn << (en - low))  # < 2**62
+    vo = <int64_t>(mo << (eo - low))
+    sn = -<int64_t>(bn >> 63)
+    so = -<int64_t>(bo >> 63)
+    acc_add_int(acc, ((vn ^ sn) - sn) - ((vo ^ so) - so), low)
+
+
 cdef inline void acc_add_block_top(int64_t* acc, const double* x, Py_ssize_t n,
                                    double top) noexcept nogil:
     """Add ``x[0..n)`` exactly, n <= ACC_BLOCK_MAX, given top >= max |x[j]|.

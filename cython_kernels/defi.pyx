@@ -20,7 +20,7 @@ a (slots, agents) array: row ``s`` is every agent's amount of slot s.
 from libc.math cimport fabs
 from libc.stdint cimport int8_t, int32_t, int64_t, uint64_t
 
-from _exactsum cimport acc_add, acc_add_block_top
+from _exactsum cimport acc_add, acc_add_block_top, acc_add_diff
 from _fastmath cimport prefetch_read, tanh_exp
 from _network cimport neighbour_sum
 from _philox cimport philox_normal, philox_normal4
@@ -237,8 +237,8 @@ def fill_orders(const int8_t[::1] kind, const int32_t[::1] buy_pool,
     receives sell * clearing - gas quote (an arbitrageur has one of each, in
     two pools). ``acc_holdings`` (row type * n_slots + slot) holds the exact
     running total of each type's holdings per slot: every changed holding
-    h -> h' adds h' and -h to it, so a tick costs four exact adds per order,
-    not one per agent and slot.
+    h -> h' adds h' - h to it exactly (``acc_add_diff``), so a tick costs two
+    exact adds per order, not one per agent and slot.
     """
     cdef Py_ssize_t i, n = buy.shape[0], n_slots = holdings.shape[0]
     cdef Py_ssize_t row, last_line = -1
@@ -264,10 +264,8 @@ cdef inline void _move(double[:, ::1] holdings, int64_t[:, ::1] acc, Py_ssize_t 
     cdef double old_b = holdings[b, i], old_q = holdings[q, i]
     holdings[b, i] = old_b + db
     holdings[q, i] = old_q + dq
-    acc_add(&acc[row + b, 0], holdings[b, i])
-    acc_add(&acc[row + b, 0], -old_b)
-    acc_add(&acc[row + q, 0], holdings[q, i])
-    acc_add(&acc[row + q, 0], -old_q)
+    acc_add_diff(&acc[row + b, 0], holdings[b, i], old_b)
+    acc_add_diff(&acc[row + q, 0], holdings[q, i], old_q)
 
 
 def portfolio_orders(const int64_t[::1] agents, const int64_t[::1] gid,
@@ -291,7 +289,7 @@ def portfolio_orders(const int64_t[::1] agents, const int64_t[::1] gid,
        h' = max(0, h * (1 + drift + vol * xi)), xi ~ N(0, 1) keyed by
        (seed, gid, tick, STREAM_PORTFOLIO, draw), drift = nu dt and
        vol = sigma sqrt(dt). The change is minted (or burned):
-       acc_minted[slot] gets h' and -h, acc_holdings its running totals.
+       acc_minted[slot] gets h' - h (exactly), acc_holdings its running totals.
     2. Rebalancing toward the target weight w*_i = target[i] of base in
        the portfolio's value W = h_b P + h_q: r = argmin Lambda(H + r) + C(r)
        with Lambda = (lambda_i / 2) W (w - w*)^2 (lambda_i = risk_aversion[i])
@@ -352,7 +350,5 @@ cdef inline void _diffuse(double[:, ::1] holdings, int64_t[:, ::1] acc, int64_t[
     if new < 0.0:
         new = 0.0
     holdings[s, i] = new
-    acc_add(&acc[row + s, 0], new)
-    acc_add(&acc[row + s, 0], -old)
-    acc_add(&minted[s, 0], new)
-    acc_add(&minted[s, 0], -old)
+    acc_add_diff(&acc[row + s, 0], new, old)
+    acc_add_diff(&minted[s, 0], new, old)

@@ -16,7 +16,7 @@ summing accumulators across ranks).
 from libc.stdint cimport int64_t
 
 cimport _exactsum as es
-from _exactsum cimport acc_add, acc_add_block, acc_normalize
+from _exactsum cimport acc_add, acc_add_block, acc_add_diff, acc_normalize
 
 import numpy as np
 
@@ -24,7 +24,7 @@ from tokensim_hpc.numpy_kernels.exactsum import _finish, to_double
 
 __all__ = [
     "NACC", "NLIMBS", "SLOT_NAN", "SLOT_PINF", "SLOT_NINF", "ACC_CHUNK",
-    "accumulate", "accumulate_grouped", "accumulate_rows",
+    "accumulate", "accumulate_changes", "accumulate_grouped", "accumulate_rows",
     "normalize", "to_double", "to_doubles",
 ]
 
@@ -118,6 +118,32 @@ def accumulate(const double[:] x, int64_t[::1] acc):
                     buf[i - b] = x[i]
                 acc_add_block(a, buf, b_stop - b)
                 b = b_stop
+            start = stop
+
+
+def accumulate_changes(const double[:] new, const double[:] old, int64_t[::1] acc):
+    """Add every ``new[i] - old[i]`` exactly to ``acc`` (``acc_add_diff``: the same sum
+    as adding ``new`` and ``-old``, NaN and infinities counted the same way).
+
+    Raises
+    ------
+    ValueError
+        If ``acc`` does not have length NACC, or ``new`` and ``old`` differ in length.
+    """
+    if acc.shape[0] != es.NACC:
+        raise ValueError(f"acc must have length {es.NACC}, got {acc.shape[0]}")
+    if new.shape[0] != old.shape[0]:
+        raise ValueError("new and old must have the same length")
+    cdef Py_ssize_t i, stop, start = 0, n = new.shape[0], chunk = _chunk // 2 if _chunk > 1 else 1
+    cdef int64_t* a = &acc[0]
+    with nogil:
+        while start < n:
+            # Each change counts as two adds towards the normalisation rule.
+            stop = start + chunk if n - start > chunk else n
+            if n > chunk:
+                acc_normalize(a)
+            for i in range(start, stop):
+                acc_add_diff(a, new[i], old[i])
             start = stop
 
 

@@ -248,6 +248,10 @@ def test_portfolio_twin_equal(n):
         hold = st["holdings"].copy()
         results.append((hold,) + _portfolio(mod, st, agents, hold))
     for a, b in zip(*results, strict=True):
+        if a.dtype == np.int64 and a.ndim == 2 and a.shape[1] == NACC:
+            # Accumulators hold the same exact sums; their limbs may be split
+            # differently until normalized.
+            a, b = normalize(a.copy()), normalize(b.copy())
         np.testing.assert_array_equal(a, b)
     hold, buy, sell = results[0][:3]
     others = np.setdiff1d(np.arange(n), agents)

@@ -502,3 +502,46 @@ def test_block_fast_path_random_blocks(seed):
         a_c = acc_of(cy_es, x)
         assert np.array_equal(np_es.normalize(a_c), np_es.normalize(acc_of(np_es, x)))
         assert cy_es.to_double(a_c) == math.fsum(x)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_changes_equal_adding_new_and_minus_old(backend):
+    """``accumulate_changes`` (one fixed-point add of new - old when the two are
+    close in magnitude) leaves the same normalized accumulator as adding new and
+    -old: holdings that move a little or a lot, change sign, reach or leave zero,
+    subnormals, the largest doubles, infinities and NaN; and chunked calls agree."""
+    rs = np.random.default_rng(12)
+    n = 4000
+    old = rs.choice([-1.0, 1.0], n) * 10.0 ** rs.uniform(-5, 8, n)
+    step = np.concatenate((old[:1000] * rs.uniform(-0.1, 0.1, 1000),      # small fills
+                           old[1000:2000] * rs.uniform(-3.0, 3.0, 1000),  # sign changes too
+                           old[2000:3000] * 2.0 ** rs.integers(-12, 12, 1000),  # gaps near 9
+                           -old[3000:3100]))                               # to zero
+    new = np.concatenate((old[:3100] + step, rs.choice([-1.0, 1.0], 900)
+                          * 10.0 ** rs.uniform(-300, 300, 900)))
+    special_new = [0.0, -0.0, TINY, 3 * TINY, MIN_NORMAL, MAX, -MAX, np.inf, 1.0, np.nan,
+                   MIN_NORMAL * 0.75, 5.0]
+    special_old = [TINY, 0.0, 2 * TINY, MIN_NORMAL, MIN_NORMAL * 0.5, MAX, MAX, 1.0, -np.inf,
+                   2.0, MIN_NORMAL, np.nan]
+    new = np.concatenate((new, special_new))
+    old = np.concatenate((old, special_old))
+    want = acc_of(backend, np.concatenate((new, -old)))
+    backend.normalize(want)
+    got = np.zeros(NACC, dtype=np.int64)
+    backend.accumulate_changes(new, old, got)
+    backend.normalize(got)
+    np.testing.assert_array_equal(got, want)
+    finite = (np.abs(new) < 1e300) & (np.abs(old) < 1e300)  # fsum overflows beyond
+    exact = acc_of(backend, np.concatenate((new[finite], -old[finite])))
+    assert backend.to_double(exact) == math.fsum(np.concatenate((new[finite], -old[finite])))
+    if backend is cy_es:
+        before = cy_es._set_chunk(7)
+        try:
+            chunked = np.zeros(NACC, dtype=np.int64)
+            cy_es.accumulate_changes(new, old, chunked)
+            cy_es.normalize(chunked)
+        finally:
+            cy_es._set_chunk(before)
+        np.testing.assert_array_equal(chunked, want)
+    with pytest.raises(ValueError):
+        backend.accumulate_changes(new, old[:-1], got)

@@ -48,6 +48,7 @@ __all__ = [
     "SLOT_NINF",
     "ACC_CHUNK",
     "accumulate",
+    "accumulate_changes",
     "accumulate_grouped",
     "accumulate_rows",
     "normalize",
@@ -309,6 +310,17 @@ def accumulate(x, acc):
         raise ValueError("x must be one-dimensional")
     n = x.shape[0]
     _accumulate(x, np.zeros(n, dtype=np.intp), acc[np.newaxis, :], 1, n)
+
+
+def accumulate_changes(new, old, acc):
+    """Add every ``new[i] - old[i]`` exactly to ``acc``: twin of the kernel's
+    ``accumulate_changes`` (here ``new`` and then ``-old`` are added)."""
+    new = np.asarray(new, dtype=np.float64)
+    old = np.asarray(old, dtype=np.float64)
+    if new.shape != old.shape:
+        raise ValueError("new and old must have the same length")
+    accumulate(new, acc)
+    accumulate(-old, acc)
 
 
 def accumulate_grouped(x, group, acc):
