@@ -140,3 +140,27 @@ def test_friend_of_friend_by_hand():
     target, _, counts = _form(cy, st, np.array([0.1, 0.2, 0.05]), p_long=0.0, n_total=1000)
     assert counts[0] + counts[2] == 3 and counts[1] == 0
     assert np.all((target >= 0) & (target < 1000))
+
+
+@pytest.mark.parametrize("n_rows", [0, 1, 50])
+def test_row_tables_and_gather_ids_twin_equal(n_rows):
+    """The rows sent to other ranks as (k, rows) tables of their targets' ids and
+    positions, and every edge's target id: both backends, against indexing by hand."""
+    rs = np.random.default_rng(n_rows)
+    n, k, slots = 80, 6, 120
+    indices = rs.integers(0, slots, n * k).astype(np.int32)
+    slot_gid = rs.permutation(10 * slots)[:slots].astype(np.int64)
+    x, y = rs.random(slots), rs.random(slots)
+    rows = rs.integers(0, n, n_rows).astype(np.int64)  # repeats allowed (several ranks)
+    for mod in (cy, tw):
+        g, px, py = np.empty((k, n_rows), dtype=np.int64), np.empty((k, n_rows)), \
+            np.empty((k, n_rows))
+        mod.row_tables(indices, rows, slot_gid, x, y, g, px, py)
+        for r, i in enumerate(rows):
+            j = indices[i * k:(i + 1) * k]
+            np.testing.assert_array_equal(g[:, r], slot_gid[j])
+            np.testing.assert_array_equal(px[:, r], x[j])
+            np.testing.assert_array_equal(py[:, r], y[j])
+        out = np.empty(n * k, dtype=np.int64)
+        mod.gather_ids(indices, slot_gid, out)
+        np.testing.assert_array_equal(out, slot_gid[indices.astype(np.int64)])

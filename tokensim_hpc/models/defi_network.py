@@ -114,24 +114,26 @@ class NetworkFormation:
         acc = new_accumulators(1)
         self.es.accumulate(self.eta, acc[0])
         mean = float(allreduce_exact(d.comm, acc)[0]) / (d.n_total * k)
-        n, n_ghost = d.n_owned, d.halo.n_ghost
+        n_ghost = d.halo.n_ghost
         self._positions()
         slot_gid = np.concatenate((d.gid, d.halo.ghost_gid))
-        # The ghosts' own rows, from their owners: one halo exchange per place in the row
-        # (ids and positions of the neighbours), into (k, n_ghost) tables.
+        # The ghosts' own rows, from their owners: one exchange per place in the row (ids
+        # and positions of the neighbours), taken in one pass over the rows other ranks
+        # hold as ghosts and received straight into (k, n_ghost) tables.
         ghost_gid = np.empty((k, n_ghost), dtype=np.int64)
         ghost_x, ghost_y = np.empty((k, n_ghost)), np.empty((k, n_ghost))
-        # Only the agents other ranks hold as ghosts are sent: their entries suffice.
-        col_gid = np.empty(n + n_ghost, dtype=np.int64)
-        col_x, col_y = np.empty(n + n_ghost), np.empty(n + n_ghost)
-        sent = d.halo.send_idx
+        sent = d.halo.n_send
+        send_gid = np.empty((k, sent), dtype=np.int64)
+        send_x, send_y = np.empty((k, sent)), np.empty((k, sent))
+        self.kf.row_tables(d.indices, d.halo.send_idx, slot_gid, self.x, self.y, send_gid,
+                           send_x, send_y)
         for c in range(k):
-            slot = d.indices[sent * k + c]  # the c-th edge of each (k-edge) row sent
-            col_gid[sent], col_x[sent], col_y[sent] = slot_gid[slot], self.x[slot], self.y[slot]
-            d.halo.exchange(col_gid, col_x, col_y)
-            ghost_gid[c], ghost_x[c], ghost_y[c] = col_gid[n:], col_x[n:], col_y[n:]
-        del col_gid, col_x, col_y
-        target = slot_gid[d.indices]
+            d.halo.send_values(send_gid[c], ghost_gid[c])
+            d.halo.send_values(send_x[c], ghost_x[c])
+            d.halo.send_values(send_y[c], ghost_y[c])
+        del send_gid, send_x, send_y
+        target = np.empty(d.indices.shape[0], dtype=np.int64)
+        self.kf.gather_ids(d.indices, slot_gid, target)
         counts = np.zeros(len(COUNT_LABELS), dtype=np.int64)
         kept = np.zeros(0, dtype=np.int64) if keep is None else np.asarray(keep, np.int64)
         own_eta = self.eta[kept]

@@ -134,3 +134,17 @@ def form_edges(indptr, indices, slot_gid, x, y, ghost_gid, ghost_x, ghost_y, tar
         target[e] = cand[got]
         eta[e] = eta0
         current[r[got], c] = cand[got]
+
+
+def row_tables(indices, rows, slot_gid, x, y, out_gid, out_x, out_y):
+    """Numpy twin of ``formation.row_tables``."""
+    k = out_gid.shape[0]
+    slots = indices.reshape(-1, k)[rows].T if rows.size else np.zeros((k, 0), dtype=np.int64)
+    out_gid[:] = slot_gid[slots]
+    out_x[:] = x[slots]
+    out_y[:] = y[slots]
+
+
+def gather_ids(indices, slot_gid, out):
+    """Numpy twin of ``formation.gather_ids``."""
+    out[:] = slot_gid[indices]

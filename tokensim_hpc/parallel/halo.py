@@ -165,8 +165,17 @@ class HaloPlan:
         if buf is None or buf.shape[0] != self.n_send:
             buf = self._send[column.dtype.str] = np.empty(self.n_send, dtype=column.dtype)
         np.take(column, self.send_idx, out=buf)
-        ghosts = column[self.n_owned:self.n_owned + self.n_ghost]
-        dtype = mpi_type(column.dtype)
+        return self._post(buf, column[self.n_owned:self.n_owned + self.n_ghost])
+
+    def send_values(self, values: np.ndarray, ghosts: np.ndarray) -> None:
+        """Values the caller gathered in send order (one per entry of ``send_idx``) into
+        ``ghosts`` (one per ghost slot, contiguous, the same dtype): an exchange
+        without a column of every slot. Collective."""
+        self.finish(self._post(np.ascontiguousarray(values), ghosts))
+
+    def _post(self, buf: np.ndarray, ghosts: np.ndarray):
+        """Post the messages of one exchange: ``buf`` in send order, into ``ghosts``."""
+        dtype = mpi_type(buf.dtype)
         if self.mode == "neighbor":
             return [self.graph.Ineighbor_alltoallv([buf, (self._sc, self._sd), dtype],
                                                    [ghosts, (self._rc, self._rd), dtype])]
