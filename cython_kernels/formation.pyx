@@ -86,9 +86,9 @@ cdef inline bint _in_row(const int64_t[::1] target, Py_ssize_t r0, Py_ssize_t r1
 def form_edges(const int64_t[::1] indptr, const int32_t[::1] indices,
                const int64_t[::1] slot_gid, const double[::1] x, const double[::1] y,
                const int64_t[:, ::1] ghost_gid, const double[:, ::1] ghost_x,
-               const double[:, ::1] ghost_y, int64_t[::1] target, double[::1] eta,
-               double eta_min, double eta0, double p_long, int64_t n_total,
-               uint64_t seed, uint64_t tick, int64_t[::1] counts):
+               const double[:, ::1] ghost_y, int64_t[::1] target, int32_t[::1] hint,
+               double[::1] eta, double eta_min, double eta0, double p_long,
+               int64_t n_total, uint64_t seed, uint64_t tick, int64_t[::1] counts):
     """Replace every edge weaker than ``eta_min`` by a new one. Local.
 
     ``target`` holds the global id of every edge's target (CSR order) and is
@@ -113,15 +113,19 @@ def form_edges(const int64_t[::1] indptr, const int32_t[::1] indices,
       nearest to i in the economic space (then the smaller id) that is
       neither i nor already a neighbour (triadic closure, spatially local).
 
-    The new edge starts at strength ``eta0``. An edge that finds no new
-    target keeps its target and strength (and is tried again next time).
+    The new edge starts at strength ``eta0``, and its ``hint`` (the halo
+    rebuild's: a local slot, -2 for another rank's agent, -1 unknown) says
+    what this rank knows of the new target: a friend of an owned friend is
+    one of that friend's slots (an owned slot, or a ghost: -2); other new
+    targets are unknown (-1). An edge that finds no new target keeps its
+    target, strength and hint (and is tried again next time).
     counts[0] += long-range edges formed, counts[1] += friend-of-friend
     edges formed, counts[2] += weak edges kept.
     """
     cdef Py_ssize_t i, e, f, best, c, j, sl, r0, r1, n = indptr.shape[0] - 1
     cdef Py_ssize_t k = ghost_gid.shape[0], c0, c1
     cdef int attempt
-    cdef int64_t g, cand, me
+    cdef int64_t g, cand, me, cand_slot
     cdef double dx, dy, d2, best_d2
     cdef uint64_t draw
     with nogil:
@@ -138,6 +142,7 @@ def form_edges(const int64_t[::1] indptr, const int32_t[::1] indices,
                     continue
                 draw = <uint64_t>(4 * (e - r0))
                 cand = -1
+                cand_slot = -1
                 if best < 0 or philox_uniform(seed, <uint64_t>me, tick, _STREAM_FORM,
                                               draw) < p_long:
                     for attempt in range(1, 4):
@@ -172,6 +177,7 @@ def form_edges(const int64_t[::1] indptr, const int32_t[::1] indices,
                         if cand < 0 or d2 < best_d2 or (d2 == best_d2 and g < cand):
                             cand = g
                             best_d2 = d2
+                            cand_slot = sl if j < n else -1
                     if cand >= 0:
                         counts[1] += 1
                 if cand < 0:
@@ -179,6 +185,8 @@ def form_edges(const int64_t[::1] indptr, const int32_t[::1] indices,
                 else:
                     target[e] = cand
                     eta[e] = eta0
+                    hint[e] = <int32_t>(-1 if cand_slot < 0 else
+                                        (cand_slot if cand_slot < n else -2))
 
 
 def row_tables(const int32_t[::1] indices, const int64_t[::1] rows,

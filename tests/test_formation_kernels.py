@@ -35,15 +35,17 @@ def _strengths(mod, st, growth=0.04, decay=0.02, d_ref2=0.01, with_decay=False):
     return (eta, dist) if with_decay else eta
 
 
-def _form(mod, st, eta, eta_min=0.3, eta0=0.5, p_long=0.2, n_total=None, tick=24):
+def _form(mod, st, eta, eta_min=0.3, eta0=0.5, p_long=0.2, n_total=None, tick=24,
+          with_hint=False):
     target = st["target"].copy()
+    hint = np.full(target.shape[0], 7, dtype=np.int32)  # kept where nothing is replaced
     eta = eta.copy()
     counts = np.zeros(3, dtype=np.int64)
     n_total = n_total or 10 * st["x"].shape[0] + 10
     mod.form_edges(st["indptr"], st["indices"], st["gid"], st["x"], st["y"], st["ghost_gid"],
-                   st["ghost_x"], st["ghost_y"], target, eta, eta_min, eta0, p_long, n_total,
-                   42, tick, counts)
-    return target, eta, counts
+                   st["ghost_x"], st["ghost_y"], target, hint, eta, eta_min, eta0, p_long,
+                   n_total, 42, tick, counts)
+    return (target, eta, counts, hint) if with_hint else (target, eta, counts)
 
 
 @pytest.mark.parametrize("n", [0, 1, 300, 3000])
@@ -81,10 +83,21 @@ def test_strengths_by_hand():
                                       (2000, 1.0)])
 def test_form_twin_equal(n, p_long):
     st = _state(n, n // 2, 6, 5)
-    got = [_form(mod, st, st["eta"], p_long=p_long) for mod in (cy, tw)]
+    got = [_form(mod, st, st["eta"], p_long=p_long, with_hint=True) for mod in (cy, tw)]
     for a, b in zip(*got, strict=True):
         np.testing.assert_array_equal(a, b)
-    target, eta, counts = got[0]
+    target, eta, counts, hint = got[0]
+    # The hint of a new edge: its target's owned slot, -2 (a ghost slot) or -1.
+    new_edge = target != st["target"]
+    assert np.all(hint[~new_edge] == 7)
+    owned_hint = new_edge & (hint >= 0)
+    assert np.all(st["gid"][hint[owned_hint]] == target[owned_hint])
+    assert np.all(hint[owned_hint] < n)
+    assert np.all(np.isin(hint[new_edge & (hint < 0)], [-1, -2]))
+    ghost_hint = new_edge & (hint == -2)
+    assert np.all(np.isin(target[ghost_hint], st["gid"][n:]))
+    if n >= 2000 and p_long < 1.0:  # a third of this state's slots are ghosts
+        assert owned_hint.sum() > 0.3 * new_edge.sum() and ghost_hint.sum() > 0
     weak = st["eta"] < 0.3
     assert counts.sum() == weak.sum()
     assert np.all(target[~weak] == st["target"][~weak]) and np.all(eta[~weak] == st["eta"][~weak])

@@ -78,7 +78,8 @@ class Domain:
         return self.weights
 
     def rebuild_halo(self, target_gid: np.ndarray | None = None, mode: str | None = None,
-                     changed: np.ndarray | None = None) -> None:
+                     changed: np.ndarray | None = None,
+                     hint: np.ndarray | None = None) -> None:
         """Rebuild the halo plan after the network changed. Collective.
 
         ``target_gid`` holds the new global id of every edge's target in CSR
@@ -87,25 +88,30 @@ class Domain:
         recomputes the interior and boundary rows and frees the old plan.
         The ghost count changes: columns with ghost slots (such as B1's
         sentiment) must be reallocated to ``n_owned + halo.n_ghost`` slots
-        by the model that owns them. ``changed`` (a mask in CSR order), when the
-        caller knows which edges got a new target, saves comparing the targets: it
-        must include every such edge (extra ones are harmless), since the others keep
-        their slot or are taken to be other ranks' agents. The owned agents are those
-        of the current plan (this is not a repartition).
+        by the model that owns them. What the caller knows of the new targets
+        saves searching them by id: ``hint`` (int32 per edge, taken over) gives
+        each edge's owned slot, -2 for another rank's agent or -1 for unknown;
+        else ``changed`` (a mask in CSR order) must include every edge that got a
+        new target (extra ones are harmless), the others keeping their slot or
+        being other ranks' agents; else the targets are compared. The owned
+        agents are those of the current plan (this is not a repartition).
         """
-        old = self.edge_targets() if target_gid is None or changed is None else None
-        targets = old if target_gid is None else np.asarray(target_gid)
-        if changed is None:
-            changed = targets != old
-        # Edges whose owned target did not change keep their slot; only the others are
-        # looked up by id (most of a large rank's edges are owned and unchanged).
-        # Unchanged edges to other ranks' agents are known not to be owned (-2), and
-        # their owners are known from the old plan: only new targets are asked of the
-        # directory.
-        owned = self.indices < self.n_owned
-        hint = np.where(owned, self.indices, np.int32(-2))  # int32: 4 bytes an edge
-        hint[changed] = -1
-        del old, owned
+        if hint is None:
+            old = self.edge_targets() if target_gid is None or changed is None else None
+            targets = old if target_gid is None else np.asarray(target_gid)
+            if changed is None:
+                changed = targets != old
+            # Edges whose owned target did not change keep their slot; only the others
+            # are looked up by id (most of a large rank's edges are owned and
+            # unchanged). Unchanged edges to other ranks' agents are known not to be
+            # owned (-2), and their owners are known from the old plan: only new targets
+            # are asked of the directory.
+            owned = self.indices < self.n_owned
+            hint = np.where(owned, self.indices, np.int32(-2))  # int32: 4 bytes an edge
+            hint[changed] = -1
+            del old, owned
+        else:
+            targets = np.asarray(target_gid)
         directory = GhostDirectory(self.halo, fallback=self.directory)
         plan = HaloPlan(self.comm, self.gid, targets, directory, mode or self.halo.mode,
                         edge_local_hint=hint, owned_order=self.owned_order)

@@ -71,6 +71,9 @@ class NetworkFormation:
         if self.every:
             self._positions()
             self._edge_decay()
+            # The sorted owned ids every rewiring's halo rebuild looks targets up in: built
+            # with the model (one sort of the owned ids), not in the first rewiring.
+            _ = domain.owned_order  # a cached property: computed here
 
     @property
     def enabled(self) -> bool:
@@ -139,9 +142,13 @@ class NetworkFormation:
         own_eta = self.eta[kept]
         self.eta[kept] = np.maximum(own_eta, self.eta_min)
         weak = ~(self.eta >= self.eta_min)  # the edges form_edges may replace (as it tests)
+        # What the halo rebuild knows of each edge's target: its owned slot, or -2 for a
+        # ghost (another rank's agent); form_edges writes it for the edges it replaces.
+        hint = d.indices.copy()
+        hint[hint >= d.n_owned] = -2
         self.kf.form_edges(d.indptr, d.indices, slot_gid, self.x, self.y, ghost_gid, ghost_x,
-                           ghost_y, target, self.eta, self.eta_min, self.eta0, self.p_long,
-                           d.n_total, self.seed, tick, counts)
+                           ghost_y, target, hint, self.eta, self.eta_min, self.eta0,
+                           self.p_long, d.n_total, self.seed, tick, counts)
         del ghost_gid, ghost_x, ghost_y, slot_gid
         # A replaced edge has a new target (never one of the row's) and starts at eta0,
         # above eta_min; a weak edge that found no new target keeps both.
@@ -149,7 +156,8 @@ class NetworkFormation:
         del weak
         self.eta[kept] = own_eta
         self.x = self.y = None
-        d.rebuild_halo(target, changed=self.replaced)
+        d.rebuild_halo(target, hint=hint)
+        del hint
         self._positions()
         self._edge_decay()
         return mean, allreduce_sum_int(d.comm, counts)

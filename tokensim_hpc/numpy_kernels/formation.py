@@ -53,8 +53,8 @@ def _padded(indptr, rows, values, fill):
     return out
 
 
-def form_edges(indptr, indices, slot_gid, x, y, ghost_gid, ghost_x, ghost_y, target, eta,
-               eta_min, eta0, p_long, n_total, seed, tick, counts):
+def form_edges(indptr, indices, slot_gid, x, y, ghost_gid, ghost_x, ghost_y, target, hint,
+               eta, eta_min, eta0, p_long, n_total, seed, tick, counts):
     """Numpy twin of ``formation.form_edges``: vectorised over the rows, one step per
     place in a row (each row's decisions depend on its earlier places only)."""
     n = indptr.shape[0] - 1
@@ -101,6 +101,7 @@ def form_edges(indptr, indices, slot_gid, x, y, ghost_gid, ghost_x, ghost_y, tar
         draw = DRAWS_PER_SLOT * c
         long_range = ~has_friend[r] | (_uniform(seed, me[r], tick, draw) < p_long)
         cand = np.full(r.shape[0], -1, dtype=np.int64)
+        cand_hint = np.full(r.shape[0], -1, dtype=np.int32)  # unknown unless found below
         # Long-range: the first of three draws that is neither i nor a neighbour.
         lr = np.flatnonzero(long_range)
         open_ = lr
@@ -127,11 +128,17 @@ def form_edges(indptr, indices, slot_gid, x, y, ghost_gid, ghost_x, ghost_y, tar
             pick_g = np.where(ok & nearest, g, np.iinfo(np.int64).max).min(axis=1)
             found = ok.any(axis=1)
             cand[ff[found]] = pick_g[found]
+            # An owned friend's pick is one of its slots: owned, or a ghost (-2).
+            col = np.argmax(ok & nearest & (g == pick_g[:, None]), axis=1)
+            via_owned = found & owned_friend[rr] & (col < k_own)
+            slot = f_slots[rr[via_owned], col[via_owned]]
+            cand_hint[ff[via_owned]] = np.where(slot < n, slot, -2).astype(np.int32)
             counts[1] += int(np.count_nonzero(found))
         counts[2] += int(np.count_nonzero(cand < 0))
         got = cand >= 0
         e = e_all[r[got]]
         target[e] = cand[got]
+        hint[e] = cand_hint[got]
         eta[e] = eta0
         current[r[got], c] = cand[got]
 
