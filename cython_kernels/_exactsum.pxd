@@ -126,8 +126,9 @@ cdef inline void acc_add_diff(int64_t* acc, double new, double old) noexcept nog
     the lower position and subtracted as integers (each below 2**62, so the
     difference fits in int64), and the difference reaches the limbs once,
     through ``acc_add_int``: half the limb updates of two ``acc_add``. Other
-    pairs (an infinity or NaN, counted as ``acc_add`` counts them; a zero
-    against a normal number; very different magnitudes) take the two adds.
+    pairs (an infinity or NaN, counted as ``acc_add`` counts them; values
+    whose bit positions are further apart, such as a zero against most
+    normal numbers) take the two adds. Either way the sum is exact.
     """
     cdef uint64_t bn, bo, en, eo, mn, mo, nz, low
     cdef int64_t vn, vo, sn, so

@@ -111,8 +111,11 @@ def test_tanh_in_the_kernel_equals_the_twin_bit_for_bit():
     rs = np.random.default_rng(5)
     x = np.concatenate((rs.normal(0.0, 1.0, 20000), rs.uniform(-25.0, 25.0, 5000),
                         np.ldexp(rs.uniform(-1.0, 1.0, 2000), -rs.integers(0, 1075, 2000)),
-                        np.nextafter(0.625, [0.0, 1.0]), [0.625, -0.625, 20.0, -20.0, 0.0,
-                                                          -0.0, np.inf, -np.inf, np.nan]))
+                        np.nextafter(0.625, [0.0, 1.0]),
+                        # NaNs with payloads (kept through both), then the special values.
+                        np.array([0x7FF8000000000001, 0xFFF8000000000123],
+                                 dtype=np.uint64).view(np.float64),
+                        [0.625, -0.625, 20.0, -20.0, 0.0, -0.0, np.inf, -np.inf, np.nan]))
     n = x.shape[0]
     rows = np.arange(n, dtype=np.int64)
     got = {}

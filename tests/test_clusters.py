@@ -126,3 +126,6 @@ def test_group_min_twin_equal():
         np.testing.assert_array_equal(out, want)
         assert mod.group_min(group, values, out) == 0
         assert mod.group_min(group[:0], values[:0], out) == 0
+        nan_out = np.array([np.nan, 5.0])  # only a smaller value replaces: NaN stays
+        assert mod.group_min(np.array([0, 1]), np.array([1.0, 2.0]), nan_out) == 1
+        np.testing.assert_array_equal(nan_out, [np.nan, 2.0])

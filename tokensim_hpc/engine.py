@@ -111,7 +111,7 @@ class Domain:
             hint[changed] = -1
             del old, owned
         else:
-            targets = np.asarray(target_gid)
+            targets = self.edge_targets() if target_gid is None else np.asarray(target_gid)
         directory = GhostDirectory(self.halo, fallback=self.directory)
         plan = HaloPlan(self.comm, self.gid, targets, directory, mode or self.halo.mode,
                         edge_local_hint=hint, owned_order=self.owned_order)

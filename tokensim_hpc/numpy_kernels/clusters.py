@@ -20,7 +20,10 @@ def kept_edges(indptr, indices, features, theta2, out_indptr, out_indices):
 
 
 def group_min(group, values, out):
-    """Numpy twin of ``clusters.group_min`` (a NaN value lowers nothing)."""
-    before = out.copy()
-    np.fmin.at(out, group, values)
-    return int(np.any(out < before))
+    """Numpy twin of ``clusters.group_min`` (a NaN value lowers nothing; a group's
+    out is replaced only by a strictly smaller value)."""
+    smallest = np.full(out.shape[0], np.inf)
+    np.fmin.at(smallest, group, values)
+    lower = smallest < out
+    out[lower] = smallest[lower]
+    return int(np.any(lower))

@@ -29,9 +29,9 @@ def tanh_exp(x):
         rr = r * r
         p = r * ((_EP[0] * rr + _EP[1]) * rr + _EP[2])
         q = ((_EQ[0] * rr + _EQ[1]) * rr + _EQ[2]) * rr + _EQ[3]
-        # 2^k, exact (k is an integer in [0, 58]; NaN where the input is NaN).
+        # 2^k, exact (k is an integer in [0, 58]). Where the input is NaN, r is NaN and
+        # carries the input's payload into the result, as in the kernel; s is then 1.
         s = np.ldexp(1.0, np.where(np.isnan(kf), 0.0, kf).astype(np.int64))
-        s = np.where(np.isnan(kf), np.nan, s)
         small = a < 0.625
         num = np.where(small, a * (tq + z * tp), s * (q + p) - (q - p))
         den = np.where(small, tq, s * (q + p) + (q - p))
