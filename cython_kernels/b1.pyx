@@ -75,8 +75,8 @@ def sentiment_orders(const int64_t[::1] rows, const int64_t[::1] indptr,
                     i = rows[r]
                     xi_buf[r - start] = philox_normal4(shock_words[lane, i], seed,
                                                        <uint64_t>gid[i], tick, _STREAM_SHOCK, 0)
-            q_top = 0.0
-            s_top = 0.0
+            # The block's drives, then their tanh in a loop of its own (independent
+            # divisions that the CPU overlaps), then the orders.
             for r in range(start, stop):
                 i = rows[r]
                 if uniform:
@@ -88,13 +88,19 @@ def sentiment_orders(const int64_t[::1] rows, const int64_t[::1] indptr,
                 drive = w_self * s_old[i] + w_neigh * n_i + bias
                 if sigma != 0.0:
                     drive = drive + sigma * xi_buf[r - start]
-                s = tanh_exp(drive)
+                s_buf[r - start] = drive
+            for r in range(stop - start):
+                s_buf[r] = tanh_exp(s_buf[r])
+            q_top = 0.0
+            s_top = 0.0
+            for r in range(start, stop):
+                i = rows[r]
+                s = s_buf[r - start]
                 s_new[i] = s
                 # Buy with a fraction of cash, sell a fraction of token value.
                 q = order_fraction * s * select_positive(s, cash[i], tokens[i] * price)
                 orders[i] = q
                 q_buf[r - start] = q
-                s_buf[r - start] = s
                 # Block maxima of |q| and |s| for the exact sums (NaNs skipped).
                 a = fabs(q)
                 q_top = a if a > q_top else q_top
