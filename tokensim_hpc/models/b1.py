@@ -49,22 +49,21 @@ class B1:
         self.seed = int(seed)
         self.overlap = overlap
         n, slots = domain.n_owned, domain.n_owned + domain.halo.n_ghost
-        if params.s0_offset == "none":
-            self.s = np.zeros(slots)
-        else:
-            self.s = np.zeros(slots)
+        # State written here (np.full), not faulted in page by page in the first ticks.
+        self.s = np.full(slots, 0.0)
+        if params.s0_offset != "none":
             self.s[:n] = domain.x - params.s0_offset
-        self.s_new = np.zeros(slots)
+        self.s_new = np.full(slots, 0.0)
         self.cash = np.full(n, params.cash0)
         self.tokens = np.full(n, params.tokens0)
-        self.orders = np.zeros(n)
+        self.orders = np.full(n, 0.0)
         reserve = params.reserve_per_agent * domain.n_total
         self.reserve_cash = reserve
         self.reserve_tokens = reserve
         self.price = self.reserve_cash / self.reserve_tokens
         self.price_prev = self.price
         # Philox blocks of the shocks, one per agent, each serving four ticks.
-        self.shock_words = np.zeros((4, n), dtype=np.uint64)  # lane-major
+        self.shock_words = np.full((4, n), 0, dtype=np.uint64)  # lane-major
         self._shock_window = -1
         self._acc = new_accumulators(2)
         self._acc_w = new_accumulators(1)

@@ -206,12 +206,14 @@ class Defi:
         self.buy_pool = self.pool.copy()
         self.sell_pool = self.pool.copy()
         slots = n + d.halo.n_ghost
-        self.s = np.zeros(slots)
-        self.s_new = np.zeros(slots)
-        self.buy = np.zeros(n)
-        self.sell = np.zeros(n)
+        # Written here (np.full), not left to fault in page by page in the first tick:
+        # the per-agent state is set up with the model, like the holdings.
+        self.s = np.full(slots, 0.0)
+        self.s_new = np.full(slots, 0.0)
+        self.buy = np.full(n, 0.0)
+        self.sell = np.full(n, 0.0)
         # Philox blocks of the traders' shocks, one per agent, each serving four ticks.
-        self.shock_words = np.zeros((4, n), dtype=np.uint64)
+        self.shock_words = np.full((4, n), 0, dtype=np.uint64)
         self._shock_window = -1
         self.type_counts = allreduce_sum_int(d.comm, np.bincount(self.kind,
                                                                  minlength=len(TYPE_NAMES)))
