@@ -42,9 +42,11 @@ def edge_correlations(const int64_t[::1] indptr, const int32_t[::1] indices,
     c * 0 = 0, c being finite for the deviations ``agent_moments`` gives).
     Then, exactly, acc row 0 += sum_i w_i (d_i - dbar)^2 and acc
     row 1 += sum_i w_i, with d_i = degree[i] (staged a block of rows at a
-    time: the same exact sums as one add each).
+    time: the same exact sums as one add each). An empty ``row_sum`` means
+    the w_i themselves are not wanted (R_sys needs only the two sums).
     """
     cdef Py_ssize_t i, e, j, start, stop, n = indptr.shape[0] - 1, m = indptr[n]
+    cdef bint want_rows = row_sum.shape[0] > 0
     cdef double c, w, dd, dev_i, isd_i, top0, top1, v
     cdef double buf0[BLOCK]
     cdef double buf1[BLOCK]
@@ -71,7 +73,8 @@ def edge_correlations(const int64_t[::1] indptr, const int32_t[::1] indices,
                     # No branch: a zero 1/sd at either end makes the term c * 0 = 0 (c is
                     # finite: agent_moments sends a non-finite deviation as 0).
                     w = w + c * (isd_i * dev_isd[j, 1])
-                row_sum[i] = w
+                if want_rows:
+                    row_sum[i] = w
                 dd = degree[i] - dbar
                 buf0[i - start] = w * (dd * dd)
                 buf1[i - start] = w

@@ -25,13 +25,13 @@ def test_hinted_rebuild_equals_a_search_of_every_target():
     def plan():
         return d.indices.copy(), d.halo.ghost_gid.copy(), d.halo.send_idx.copy()
 
-    def compare_rebuilds(target_gid=None, mode=None, changed=None, hint=None):
+    def compare_rebuilds(target_gid=None, mode=None, hint=None):
         kinds = np.zeros(3, dtype=np.int64) if hint is None else np.array(
             [np.sum(hint >= 0), np.sum(hint == -2), np.sum(hint == -1)])
-        rebuild(target_gid, mode, changed, hint)
+        rebuild(target_gid, mode, hint)
         hinted = plan()
         # The same targets, every one searched by id (and its owner asked for).
-        rebuild(target_gid, mode, changed=np.ones(len(target_gid), dtype=bool))
+        rebuild(target_gid, mode, hint=np.full(len(target_gid), -1, dtype=np.int32))
         seen.append((hint is not None, kinds, hinted, plan()))
 
     d.rebuild_halo = compare_rebuilds

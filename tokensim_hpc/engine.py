@@ -77,8 +77,13 @@ class Domain:
             return np.full(int(self.indptr[-1]), self.uniform_weight)
         return self.weights
 
+    def known_targets(self) -> np.ndarray:
+        """What the halo plan knows of every edge's current target: its owned slot, or
+        -2 for another rank's agent (int32, CSR order; the form of a rebuild's
+        ``hint``). Local."""
+        return np.where(self.indices < self.n_owned, self.indices, np.int32(-2))
+
     def rebuild_halo(self, target_gid: np.ndarray | None = None, mode: str | None = None,
-                     changed: np.ndarray | None = None,
                      hint: np.ndarray | None = None) -> None:
         """Rebuild the halo plan after the network changed. Collective.
 
@@ -90,28 +95,21 @@ class Domain:
         sentiment) must be reallocated to ``n_owned + halo.n_ghost`` slots
         by the model that owns them. What the caller knows of the new targets
         saves searching them by id: ``hint`` (int32 per edge, taken over) gives
-        each edge's owned slot, -2 for another rank's agent or -1 for unknown;
-        else ``changed`` (a mask in CSR order) must include every edge that got a
-        new target (extra ones are harmless), the others keeping their slot or
-        being other ranks' agents; else the targets are compared. The owned
-        agents are those of the current plan (this is not a repartition).
+        each edge's owned slot, -2 for another rank's agent or -1 for unknown
+        (:meth:`known_targets` for the edges that kept theirs); without it the
+        targets are compared with the current ones. The owned agents are those
+        of the current plan (this is not a repartition).
         """
+        old = self.edge_targets() if target_gid is None or hint is None else None
+        targets = old if target_gid is None else np.asarray(target_gid)
         if hint is None:
-            old = self.edge_targets() if target_gid is None or changed is None else None
-            targets = old if target_gid is None else np.asarray(target_gid)
-            if changed is None:
-                changed = targets != old
-            # Edges whose owned target did not change keep their slot; only the others
-            # are looked up by id (most of a large rank's edges are owned and
-            # unchanged). Unchanged edges to other ranks' agents are known not to be
-            # owned (-2), and their owners are known from the old plan: only new targets
-            # are asked of the directory.
-            owned = self.indices < self.n_owned
-            hint = np.where(owned, self.indices, np.int32(-2))  # int32: 4 bytes an edge
-            hint[changed] = -1
-            del old, owned
-        else:
-            targets = self.edge_targets() if target_gid is None else np.asarray(target_gid)
+            # Edges whose target did not change keep what the plan knows of it (their
+            # owned slot, or -2: another rank's agent, whose owner the old plan knows);
+            # only new targets are searched among the owned ids and asked of the
+            # directory (most of a large rank's edges are owned and unchanged).
+            hint = self.known_targets()  # int32: 4 bytes an edge
+            hint[targets != old] = -1
+        del old
         directory = GhostDirectory(self.halo, fallback=self.directory)
         plan = HaloPlan(self.comm, self.gid, targets, directory, mode or self.halo.mode,
                         edge_local_hint=hint, owned_order=self.owned_order)

@@ -78,8 +78,7 @@ class Clusters:
         self.kernels.group_min(comp, label, comp_min)
         # Only boundary slots (ghosts, and owned agents other ranks hold as ghosts) carry
         # labels between ranks: the rounds work on them and their components alone.
-        boundary = np.concatenate((np.unique(d.halo.send_idx),
-                                   np.arange(n, n_slots, dtype=np.int64)))
+        boundary = np.concatenate((d.halo.sent_agents, np.arange(n, n_slots, dtype=np.int64)))
         b_comp = comp[boundary]
         rounds = 0
         while True:
@@ -123,4 +122,3 @@ class Clusters:
         pairs = pairs[:top]
         return (n_clusters, np.array([lb for lb, _ in pairs], dtype=np.int64),
                 np.array([sz for _, sz in pairs], dtype=np.int64))
-

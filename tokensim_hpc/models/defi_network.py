@@ -144,8 +144,7 @@ class NetworkFormation:
         weak = ~(self.eta >= self.eta_min)  # the edges form_edges may replace (as it tests)
         # What the halo rebuild knows of each edge's target: its owned slot, or -2 for a
         # ghost (another rank's agent); form_edges writes it for the edges it replaces.
-        hint = d.indices.copy()
-        hint[hint >= d.n_owned] = -2
+        hint = d.known_targets()
         self.kf.form_edges(d.indptr, d.indices, slot_gid, self.x, self.y, ghost_gid, ghost_x,
                            ghost_y, target, hint, self.eta, self.eta_min, self.eta0,
                            self.p_long, d.n_total, self.seed, tick, counts)

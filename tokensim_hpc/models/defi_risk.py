@@ -34,6 +34,8 @@ import numpy as np
 
 from ..parallel.reduce import allreduce_exact, allreduce_sum_int, new_accumulators
 
+_NO_ROWS = np.zeros(0)  # edge_correlations: the per-row sums w_i are not kept
+
 
 class SystemicRisk:
     """R_sys of one rank's agents and edges. Construction is collective when ``every``
@@ -67,7 +69,7 @@ class SystemicRisk:
         self._degree_sums = None  # (sum d, sum d^2) over all agents, with it
         self.n_edges = None  # over all ranks (each row keeps its edges)
         self.last = (math.nan, math.nan, math.nan)
-        self._dev_isd = self._row_w = None
+        self._dev_isd = None
         if self.every:
             self._network_changed()  # the connectedness, with the model's set-up
 
@@ -103,7 +105,7 @@ class SystemicRisk:
         Also sets ``wealth_prev`` (every owned agent's wealth W_i) and
         ``total_wealth`` (their exact sum over all agents)."""
         d, lam = self.d, self.lam
-        n, slots = d.n_owned, d.n_owned + d.halo.n_ghost
+        slots = d.n_owned + d.halo.n_ghost
         if self.degree is None:
             self._network_changed()
         if self.n_edges is None:
@@ -111,8 +113,7 @@ class SystemicRisk:
         # Buffers kept between samples (fresh pages cost a fault each, per sample).
         if self._dev_isd is None or self._dev_isd.shape[0] != slots:
             self._dev_isd = np.zeros((slots, 2))
-            self._row_w = np.zeros(n)
-        dev_isd, row_w = self._dev_isd, self._row_w
+        dev_isd = self._dev_isd
         # Rows: sum_i w_i (d_i - dbar)^2, sum_i w_i, and the wealth sum_i W_i.
         acc = new_accumulators(3)
         self.kr.agent_moments(holdings, slot_value, self.wealth_prev, self.mean, self.var, lam,
@@ -126,7 +127,7 @@ class SystemicRisk:
         d.halo.exchange(dev_isd.view(np.complex128).reshape(-1))
         s_d, s_d2 = self._degree_sums
         dbar = s_d / d.n_total
-        self.kr.edge_correlations(d.indptr, d.indices, dev_isd, self.cov, lam, row_w,
+        self.kr.edge_correlations(d.indptr, d.indices, dev_isd, self.cov, lam, _NO_ROWS,
                                   self.degree, dbar, acc)
         spread, s_w, self.total_wealth = (float(v) for v in allreduce_exact(d.comm, acc))
         r_sys = 1.0 - spread / s_d2 if s_d2 > 0.0 else math.nan

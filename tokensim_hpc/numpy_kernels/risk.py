@@ -25,7 +25,8 @@ def edge_correlations(indptr, indices, dev_isd, cov, lam, row_sum, degree, dbar,
     for c in range(int(degree_e.max(initial=0))):
         rows = np.flatnonzero(degree_e > c)
         row[rows] = row[rows] + w[indptr[rows] + c]
-    row_sum[:n] = row
+    if row_sum.shape[0]:  # empty: the w_i are not wanted
+        row_sum[:n] = row
     dd = degree - dbar
     exactsum.accumulate(row * (dd * dd), acc[0])
     exactsum.accumulate(row, acc[1])

@@ -111,6 +111,7 @@ class HaloPlan:
         # gid-sorting permutation to find each remote target's ghost slot.
         by_ghost_gid = np.argsort(self.ghost_gid, kind="stable")
         ghost_sorted = self.ghost_gid[by_ghost_gid]
+        self._ghost_by_gid = by_ghost_gid  # kept for GhostDirectory
         for s, e in _chunks(edge_gid.shape[0]):
             part = self.edge_local[s:e]
             remote_edge = part < 0
@@ -213,15 +214,25 @@ class HaloPlan:
         # send_idx sorted once (much faster than ufunc.at), then into the owned slot. The
         # order of the combination depends on the partition: with np.add it is exact only
         # for integer values (below 2**53), which is what callers pass.
+        order, starts, targets = self._reduce_order()
+        if order.size:
+            column[targets] = ufunc(column[targets], ufunc.reduceat(got[order], starts))
+
+    def _reduce_order(self):
+        """(send_idx's sorting permutation, where each agent's run starts, the agents),
+        made once per plan."""
         if self._reduce_plan is None:
             order = np.argsort(self.send_idx, kind="stable")
             first = np.r_[True, self.send_idx[order][1:] != self.send_idx[order][:-1]] \
                 if order.size else np.zeros(0, dtype=bool)
             starts = np.flatnonzero(first)
             self._reduce_plan = (order, starts, self.send_idx[order][starts])
-        order, starts, targets = self._reduce_plan
-        if order.size:
-            column[targets] = ufunc(column[targets], ufunc.reduceat(got[order], starts))
+        return self._reduce_plan
+
+    @property
+    def sent_agents(self) -> np.ndarray:
+        """The owned slots other ranks hold as ghosts, ascending, each once. Local."""
+        return self._reduce_order()[2]
 
     def route_to_owners(self, slots: np.ndarray) -> OwnerRoute:
         """The route of records addressed to ghost slots to the ranks that own those
@@ -333,8 +344,11 @@ class GhostDirectory:
 
     def __init__(self, plan: HaloPlan, slots: np.ndarray | None = None, fallback=None):
         self.fallback = fallback
-        ghost = np.arange(plan.n_ghost) if slots is None \
-            else np.asarray(slots, dtype=np.int64) - plan.n_owned
+        if slots is None:  # every ghost: the plan has sorted their ids already
+            by = plan._ghost_by_gid
+            self._gid, self._owner = plan.ghost_gid[by], plan.ghost_owner[by].astype(np.int64)
+            return
+        ghost = np.asarray(slots, dtype=np.int64) - plan.n_owned
         gid = plan.ghost_gid[ghost]
         by = np.argsort(gid, kind="stable")
         self._gid = gid[by]
