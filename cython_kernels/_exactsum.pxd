@@ -46,10 +46,14 @@ cdef extern from *:
     #define TOKENSIM_ES_MANT UINT64_C(0x000FFFFFFFFFFFFF)
     #define TOKENSIM_ES_LOW32 UINT64_C(0xFFFFFFFF)
     #define TOKENSIM_ES_LOW32_I64 INT64_C(0xFFFFFFFF)
+    #define TOKENSIM_ES_MAGIC 6755399441055744.0  /* 1.5 * 2**52 */
+    #define TOKENSIM_ES_TWO52 4503599627370496.0  /* 2**52 */
     """
     const uint64_t ES_MANT "TOKENSIM_ES_MANT"        # 52 mantissa bits
     const uint64_t ES_LOW32 "TOKENSIM_ES_LOW32"
     const int64_t ES_LOW32_I64 "TOKENSIM_ES_LOW32_I64"
+    const double ES_MAGIC "TOKENSIM_ES_MAGIC"
+    const double ES_TWO52 "TOKENSIM_ES_TWO52"
 
 cdef enum:
     NACC = 71           # int64 slots per accumulator
@@ -158,24 +162,28 @@ cdef inline void acc_add_block_top(int64_t* acc, const double* x, Py_ssize_t n,
                                    double top) noexcept nogil:
     """Add ``x[0..n)`` exactly, n <= ACC_BLOCK_MAX, given top >= max |x[j]|.
 
-    The same sum as n ``acc_add``. Fast path, for values within 2**53 of
-    top: with E the binary exponent of top and S = 52 - E, y = x * 2**S is
-    exact and |y| < 2**53, and when |y| >= 1/2 it splits exactly into two
-    integers, y = hi + lo * 2**-53 (hi = trunc(y); y - hi is a multiple of
-    ulp(y) >= 2**-53). hi and lo are summed in two int64 registers
-    (n * 2**53 <= 2**63) and reach the limbs once per block, through
-    ``acc_add_int``: about half the cost of one ``acc_add`` per value, whose
-    read-modify-writes of nearby limbs form a dependency chain through memory.
-    Smaller nonzero values, and whole blocks whose top is infinite or below
-    2**-969 (so that every limb position stays >= 0), take ``acc_add``; a
-    NaN never passes the |y| >= 1/2 test, so it is counted there too. A
-    kernel that produces the values can track top on the way
+    The same sum as n ``acc_add``. Fast path, for values within 2**50 of
+    top: with E the binary exponent of top and S = 50 - E, y = x * 2**S is
+    exact and |y| < 2**51, and when |y| >= 1 it splits exactly into two
+    integers, y = hi + lo * 2**-52: hi = y rounded to the nearest integer,
+    y - hi is exact (Sterbenz) with |y - hi| <= 1/2 and a multiple of
+    ulp(y) >= 2**-52. Both integers are below 2**51 in magnitude, so each
+    comes out of a double by the magic-number trick (adding 1.5 * 2**52
+    puts it in the mantissa's low bits: the bits of that sum minus the bits
+    of 1.5 * 2**52) rather than a float-to-integer conversion, and the loop
+    has no branch: the compiler turns it into vector code. hi and lo are
+    summed in two int64 registers (n * 2**51 < 2**63) and reach the limbs
+    once per block, through ``acc_add_int``. Values with 0 < |y| < 1 (and
+    NaNs, which fail |y| >= 1), at most a few, take ``acc_add`` in a second
+    pass; zeros add nothing on either path. Whole blocks whose top is
+    infinite or below 2**-969 (so that every limb position stays >= 0) take
+    ``acc_add``. A kernel that produces the values can track top on the way
     (``top = a if a > top else top`` with a = |x|, which skips NaNs).
     """
     cdef Py_ssize_t j
-    cdef double y, scale
-    cdef uint64_t bits
-    cdef int64_t e, S, hi, hi_sum = 0, lo_sum = 0
+    cdef double y, p, q, scale, magic = ES_MAGIC
+    cdef uint64_t bits, magic_bits, pb, qb
+    cdef int64_t e, S, hi_sum = 0, lo_sum = 0, n_slow = 0
     if top == 0.0:
         for j in range(n):
             if x[j] != x[j]:
@@ -187,18 +195,26 @@ cdef inline void acc_add_block_top(int64_t* acc, const double* x, Py_ssize_t n,
         for j in range(n):
             acc_add(acc, x[j])
         return
-    S = 52 - e
+    S = 50 - e
     scale = ldexp(1.0, <int>S)
+    memcpy(&magic_bits, &magic, 8)
     for j in range(n):
         y = x[j] * scale
-        if fabs(y) >= 0.5:
-            hi = <int64_t>y
-            hi_sum += hi
-            lo_sum += <int64_t>((y - <double>hi) * 9007199254740992.0)  # * 2**53
-        elif x[j] != 0.0:
-            acc_add(acc, x[j])
+        p = y + ES_MAGIC                      # hi = p's bits - magic's bits
+        q = (y - (p - ES_MAGIC)) * ES_TWO52 + ES_MAGIC  # lo, the same way
+        memcpy(&pb, &p, 8)
+        memcpy(&qb, &q, 8)
+        if fabs(y) >= 1.0:
+            hi_sum += <int64_t>(pb - magic_bits)
+            lo_sum += <int64_t>(qb - magic_bits)
+        else:
+            n_slow += 1
+    if n_slow:
+        for j in range(n):
+            if not (fabs(x[j] * scale) >= 1.0) and x[j] != 0.0:
+                acc_add(acc, x[j])
     acc_add_int(acc, hi_sum, <uint64_t>(1074 - S))
-    acc_add_int(acc, lo_sum, <uint64_t>(1021 - S))
+    acc_add_int(acc, lo_sum, <uint64_t>(1022 - S))
 
 
 cdef inline void acc_add_block(int64_t* acc, const double* x, Py_ssize_t n) noexcept nogil:

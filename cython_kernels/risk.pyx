@@ -9,7 +9,7 @@ from libc.float cimport DBL_MAX
 from libc.math cimport fabs, sqrt
 from libc.stdint cimport int32_t, int64_t
 
-from _exactsum cimport acc_add_block_top
+from _exactsum cimport acc_add_block, acc_add_block_top
 from _fastmath cimport prefetch_read
 
 DEF BLOCK = 256
@@ -46,33 +46,45 @@ def edge_correlations(const int64_t[::1] indptr, const int32_t[::1] indices,
     the w_i themselves are not wanted (R_sys needs only the two sums).
     """
     cdef Py_ssize_t i, e, j, start, stop, n = indptr.shape[0] - 1, m = indptr[n]
+    # Rows ending at or before pf_end prefetch PREFETCH_EDGES ahead inside the edge loop.
+    cdef Py_ssize_t pf_end = m - PREFETCH_EDGES if m > PREFETCH_EDGES else 0
     cdef bint want_rows = row_sum.shape[0] > 0
-    cdef double c, w, dd, dev_i, isd_i, top0, top1, v
+    cdef double c, w, dd, dev_i, isd_i, top0, top1, v, a = 1.0 - lam
     cdef double buf0[BLOCK]
     cdef double buf1[BLOCK]
     cdef const double *pairs = &dev_isd[0, 0] if dev_isd.shape[0] else NULL
+    cdef const int32_t *idx = &indices[0] if m else NULL
+    cdef double *cv = &cov[0] if m else NULL
+    if dev_isd.shape[1] != 2:
+        raise ValueError(f"dev_isd must have 2 columns, not {dev_isd.shape[1]}")
     with nogil:
         for start in range(0, n, BLOCK):
             stop = start + BLOCK if start + BLOCK < n else n
             top0 = 0.0
             top1 = 0.0
             for i in range(start, stop):
-                # The (dev, 1/sd) pairs of the edges PREFETCH_EDGES ahead, one row at a
-                # time: long-range edges gather from anywhere in the slots, and a miss
-                # stalls.
-                if indptr[i + 1] + PREFETCH_EDGES < m:
-                    for e in range(indptr[i] + PREFETCH_EDGES, indptr[i + 1] + PREFETCH_EDGES):
-                        prefetch_read(pairs + 2 * indices[e], 0, 3)
                 w = 0.0
-                dev_i = dev_isd[i, 0]
-                isd_i = dev_isd[i, 1]
-                for e in range(indptr[i], indptr[i + 1]):
-                    j = indices[e]
-                    c = lam * cov[e] + (1.0 - lam) * (dev_i * dev_isd[j, 0])
-                    cov[e] = c
-                    # No branch: a zero 1/sd at either end makes the term c * 0 = 0 (c is
-                    # finite: agent_moments sends a non-finite deviation as 0).
-                    w = w + c * (isd_i * dev_isd[j, 1])
+                dev_i = pairs[2 * i]
+                isd_i = pairs[2 * i + 1]
+                # The same loop twice, with and without a prefetch: long-range edges
+                # gather from anywhere in the slots and a miss stalls, so each edge asks
+                # for the (dev, 1/sd) pair of the edge PREFETCH_EDGES ahead (one loop, not
+                # a prefetch loop per row: half the loop overhead).
+                if indptr[i + 1] <= pf_end:
+                    for e in range(indptr[i], indptr[i + 1]):
+                        prefetch_read(pairs + 2 * idx[e + PREFETCH_EDGES], 0, 3)
+                        j = idx[e]
+                        c = lam * cv[e] + a * (dev_i * pairs[2 * j])
+                        cv[e] = c
+                        # No branch: a zero 1/sd at either end makes the term c * 0 = 0
+                        # (c is finite: agent_moments sends a non-finite deviation as 0).
+                        w = w + c * (isd_i * pairs[2 * j + 1])
+                else:
+                    for e in range(indptr[i], indptr[i + 1]):
+                        j = idx[e]
+                        c = lam * cv[e] + a * (dev_i * pairs[2 * j])
+                        cv[e] = c
+                        w = w + c * (isd_i * pairs[2 * j + 1])
                 if want_rows:
                     row_sum[i] = w
                 dd = degree[i] - dbar
@@ -103,8 +115,16 @@ def agent_moments(const double[:, ::1] holdings, const double[::1] slot_value,
     into ``acc_wealth`` (one accumulator row): the economy's wealth.
     """
     cdef Py_ssize_t i, s, start, stop, n = holdings.shape[1], n_slots = holdings.shape[0]
-    cdef double r, x, v, sd, w, top
+    cdef double r, x, v, sd, w, wp, m, vr, q, a = 1.0 - lam
     cdef double buf[BLOCK]
+    # Raw pointers: the per-agent loop has no branch and no possible aliasing left, so
+    # the compiler makes it vector code (two agents' divisions and square roots at once).
+    cdef double *pw = &wealth_prev[0] if n else NULL
+    cdef double *pm = &mean[0] if n else NULL
+    cdef double *pv = &var[0] if n else NULL
+    cdef double *pd = &dev_isd[0, 0] if n else NULL
+    if dev_isd.shape[1] != 2:
+        raise ValueError(f"dev_isd must have 2 columns, not {dev_isd.shape[1]}")
     with nogil:
         for start in range(0, n, BLOCK):
             stop = start + BLOCK if start + BLOCK < n else n
@@ -114,23 +134,25 @@ def agent_moments(const double[:, ::1] holdings, const double[::1] slot_value,
                 v = slot_value[s]
                 for i in range(start, stop):
                     buf[i - start] = buf[i - start] + holdings[s, i] * v
-            top = 0.0
             for i in range(start, stop):
                 w = buf[i - start]
-                v = fabs(w)
-                top = v if v > top else top
-                r = w / wealth_prev[i] - 1.0 if wealth_prev[i] > 0.0 else 0.0
-                wealth_prev[i] = w
-                x = r - mean[i]
+                wp = pw[i]
+                q = w / wp  # computed either way (a select, not a branch)
+                r = q - 1.0 if wp > 0.0 else 0.0
+                pw[i] = w
+                m = pm[i]
+                x = r - m
                 # A non-finite deviation (an overflowed return) goes out as 0: its agent's
                 # 1/sd is 0 from now on, so its edges add nothing, and their products
                 # stay finite.
-                dev_isd[i, 0] = x if fabs(x) <= DBL_MAX else 0.0
-                var[i] = lam * var[i] + (1.0 - lam) * (x * x)
-                mean[i] = lam * mean[i] + (1.0 - lam) * r
-                sd = sqrt(var[i])
-                dev_isd[i, 1] = 1.0 / sd if sd >= _SD_MIN else 0.0
-            acc_add_block_top(&acc_wealth[0], buf, stop - start, top)
+                pd[2 * i] = x if fabs(x) <= DBL_MAX else 0.0
+                vr = lam * pv[i] + a * (x * x)
+                pv[i] = vr
+                pm[i] = lam * m + a * r
+                sd = sqrt(vr)
+                q = 1.0 / sd
+                pd[2 * i + 1] = q if sd >= _SD_MIN else 0.0
+            acc_add_block(&acc_wealth[0], buf, stop - start)
 
 
 def in_ties(const int32_t[::1] indices, double[::1] ties):
