@@ -158,32 +158,70 @@ cdef inline void acc_add_diff(int64_t* acc, double new, double old) noexcept nog
     acc_add_int(acc, ((vn ^ sn) - sn) - ((vo ^ so) - so), low)
 
 
+cdef inline Py_ssize_t _split_block(const double* x, Py_ssize_t n, double scale,
+                                    double unscale, bint may_underflow, int64_t* a_sum,
+                                    int64_t* b_sum) noexcept nogil:
+    """The vector loop of ``acc_add_block_top``: adds the two integers of every value
+    that splits exactly to ``a_sum`` and ``b_sum``; returns how many values did not.
+    Called with a constant ``may_underflow``, so each call site compiles to a loop
+    without that test or with it."""
+    cdef Py_ssize_t j, n_left = 0
+    cdef double xj, y, r, pa, pb, rest, magic = ES_MAGIC
+    cdef uint64_t magic_bits, ua, ub
+    cdef int64_t sa = 0, sb = 0
+    memcpy(&magic_bits, &magic, 8)
+    for j in range(n):
+        xj = x[j]
+        y = xj * scale
+        pa = y + ES_MAGIC                     # a = pa's bits - magic's bits
+        r = (y - (pa - ES_MAGIC)) * ES_TWO52
+        pb = r + ES_MAGIC                     # b, the same way
+        rest = r - (pb - ES_MAGIC)
+        memcpy(&ua, &pa, 8)
+        memcpy(&ub, &pb, 8)
+        if may_underflow:
+            # Both terms 0: the split is exact and so was y. One comparison, not
+            # two: no branch (a NaN fails it).
+            rest = fabs(rest) + fabs(y * unscale - xj)
+        if rest == 0.0:
+            sa += <int64_t>(ua - magic_bits)
+            sb += <int64_t>(ub - magic_bits)
+        else:
+            n_left += 1
+    a_sum[0] = sa
+    b_sum[0] = sb
+    return n_left
+
+
 cdef inline void acc_add_block_top(int64_t* acc, const double* x, Py_ssize_t n,
                                    double top) noexcept nogil:
     """Add ``x[0..n)`` exactly, n <= ACC_BLOCK_MAX, given top >= max |x[j]|.
 
-    The same sum as n ``acc_add``. Fast path, for values within 2**50 of
-    top: with E the binary exponent of top and S = 50 - E, y = x * 2**S is
-    exact and |y| < 2**51, and when |y| >= 1 it splits exactly into two
-    integers, y = hi + lo * 2**-52: hi = y rounded to the nearest integer,
-    y - hi is exact (Sterbenz) with |y - hi| <= 1/2 and a multiple of
-    ulp(y) >= 2**-52. Both integers are below 2**51 in magnitude, so each
-    comes out of a double by the magic-number trick (adding 1.5 * 2**52
-    puts it in the mantissa's low bits: the bits of that sum minus the bits
-    of 1.5 * 2**52) rather than a float-to-integer conversion, and the loop
-    has no branch: the compiler turns it into vector code. hi and lo are
-    summed in two int64 registers (n * 2**51 < 2**63) and reach the limbs
-    once per block, through ``acc_add_int``. Values with 0 < |y| < 1 (and
-    NaNs, which fail |y| >= 1), at most a few, take ``acc_add`` in a second
-    pass; zeros add nothing on either path. Whole blocks whose top is
+    The same sum as n ``acc_add``. Fast path: with E the binary exponent of
+    top and S = 50 - E, y = x * 2**S has |y| < 2**51 and is exact unless it
+    underflows (possible only when S < 0; y * 2**-S == x tells). y splits
+    into two integers, y = a + b * 2**-52: a = y rounded to the nearest
+    integer, r = (y - a) * 2**52 (exact: a number minus its nearest integer,
+    Sterbenz), b = r rounded; the split is exact exactly when r - b is 0,
+    i.e. for every value whose lowest bit is at or above 2**-52 in y's units
+    (all |y| >= 1, and zeros). Each integer, below 2**51 in magnitude, comes
+    out of a double by the magic-number trick (adding 1.5 * 2**52 puts it in
+    the mantissa's low bits: the bits of that sum minus the bits of 1.5 *
+    2**52) rather than a float-to-integer conversion, and the test is one
+    comparison, so the loop has no branch: the compiler turns it into vector
+    code (``_split_block``). a and b are summed in two int64 registers (n *
+    2**51 < 2**63) and reach the limbs once per block, through
+    ``acc_add_int``. The values left (bits below 2**-52 in y's units,
+    underflows, NaNs) take ``acc_add`` in a second pass, only in blocks that
+    have any, which stops at the last of them. Whole blocks whose top is
     infinite or below 2**-969 (so that every limb position stays >= 0) take
     ``acc_add``. A kernel that produces the values can track top on the way
     (``top = a if a > top else top`` with a = |x|, which skips NaNs).
     """
-    cdef Py_ssize_t j
-    cdef double y, p, q, scale, magic = ES_MAGIC
-    cdef uint64_t bits, magic_bits, pb, qb
-    cdef int64_t e, S, hi_sum = 0, lo_sum = 0, n_slow = 0
+    cdef Py_ssize_t j, n_left
+    cdef double xj, y, r, scale, unscale
+    cdef uint64_t bits
+    cdef int64_t e, S, a_sum, b_sum
     if top == 0.0:
         for j in range(n):
             if x[j] != x[j]:
@@ -197,24 +235,22 @@ cdef inline void acc_add_block_top(int64_t* acc, const double* x, Py_ssize_t n,
         return
     S = 50 - e
     scale = ldexp(1.0, <int>S)
-    memcpy(&magic_bits, &magic, 8)
-    for j in range(n):
-        y = x[j] * scale
-        p = y + ES_MAGIC                      # hi = p's bits - magic's bits
-        q = (y - (p - ES_MAGIC)) * ES_TWO52 + ES_MAGIC  # lo, the same way
-        memcpy(&pb, &p, 8)
-        memcpy(&qb, &q, 8)
-        if fabs(y) >= 1.0:
-            hi_sum += <int64_t>(pb - magic_bits)
-            lo_sum += <int64_t>(qb - magic_bits)
-        else:
-            n_slow += 1
-    if n_slow:
-        for j in range(n):
-            if not (fabs(x[j] * scale) >= 1.0) and x[j] != 0.0:
-                acc_add(acc, x[j])
-    acc_add_int(acc, hi_sum, <uint64_t>(1074 - S))
-    acc_add_int(acc, lo_sum, <uint64_t>(1022 - S))
+    unscale = ldexp(1.0, <int>-S)
+    if S >= 0:
+        n_left = _split_block(x, n, scale, unscale, False, &a_sum, &b_sum)
+    else:
+        n_left = _split_block(x, n, scale, unscale, True, &a_sum, &b_sum)
+    acc_add_int(acc, a_sum, <uint64_t>(1074 - S))
+    acc_add_int(acc, b_sum, <uint64_t>(1022 - S))
+    j = 0
+    while n_left:
+        xj = x[j]
+        y = xj * scale
+        r = (y - ((y + ES_MAGIC) - ES_MAGIC)) * ES_TWO52
+        if not (fabs(r - ((r + ES_MAGIC) - ES_MAGIC)) + fabs(y * unscale - xj) == 0.0):
+            acc_add(acc, xj)
+            n_left -= 1
+        j += 1
 
 
 cdef inline void acc_add_block(int64_t* acc, const double* x, Py_ssize_t n) noexcept nogil:
