@@ -36,7 +36,8 @@
 
 from libc.math cimport fabs, ldexp
 from libc.stdint cimport int64_t, uint64_t
-from libc.string cimport memcpy
+from libc.stdlib cimport free, malloc
+from libc.string cimport memcpy, memset
 
 cdef extern from *:
     """
@@ -63,6 +64,7 @@ cdef enum:
     SLOT_NINF = 70
     ACC_CHUNK = 1073741824  # 2**30: adds between normalizations, at most
     ACC_BLOCK_MAX = 1024    # values per acc_add_block call, at most
+    ACC_STAGE = 128         # values an AccStage row holds before its block sum
 
 
 cdef inline void acc_add(int64_t* acc, double x) noexcept nogil:
@@ -290,3 +292,70 @@ cdef inline void acc_normalize(int64_t* acc) noexcept nogil:
         acc[k] = v & ES_LOW32_I64
         carry = v >> 32
     acc[NLIMBS - 1] += carry
+
+
+# Staged exact sums into many accumulator rows
+# -------------------------------------------
+# A kernel that adds values one at a time into a few accumulator rows (an order's
+# amount into its pool's row, a holding's change into its (type, slot) row) would call
+# acc_add for each: three read-modify-writes of nearby limbs, and consecutive values of
+# one row (similar magnitudes: the same limbs) wait on each other through memory.
+# Staging them per row and adding each full row with acc_add_block costs a store per
+# value plus the block's vector loop: the same exact sums.
+
+cdef struct AccStage:
+    int64_t* acc        # the accumulator rows, ``stride`` int64 apart
+    double* buf         # rows * ACC_STAGE staged values
+    Py_ssize_t* fill    # values staged per row
+    Py_ssize_t rows
+    Py_ssize_t stride
+
+
+cdef inline int stage_open(AccStage* st, int64_t* acc, Py_ssize_t rows,
+                           Py_ssize_t stride) noexcept nogil:
+    """Set up staging into ``rows`` accumulator rows, the first at ``acc`` and each
+    ``stride`` int64 after the one before (a C-contiguous (rows, NACC) array: stride
+    NACC). Returns -1 when memory is short (nothing to close then), else 0."""
+    st.acc = acc
+    st.rows = rows
+    st.stride = stride
+    st.buf = <double*>malloc((rows if rows > 0 else 1) * ACC_STAGE * sizeof(double))
+    st.fill = <Py_ssize_t*>malloc((rows if rows > 0 else 1) * sizeof(Py_ssize_t))
+    if st.buf == NULL or st.fill == NULL:
+        free(st.buf)
+        free(st.fill)
+        return -1
+    memset(st.fill, 0, (rows if rows > 0 else 1) * sizeof(Py_ssize_t))
+    return 0
+
+
+cdef inline void stage_add(AccStage* st, Py_ssize_t row, double x) noexcept nogil:
+    """Add ``x`` exactly to accumulator ``row`` (staged: it reaches the limbs when the row's
+    stage is full or at ``stage_close``)."""
+    cdef Py_ssize_t k = st.fill[row]
+    cdef double* buf = st.buf + row * ACC_STAGE
+    buf[k] = x
+    k += 1
+    if k == ACC_STAGE:
+        acc_add_block(st.acc + row * st.stride, buf, ACC_STAGE)
+        k = 0
+    st.fill[row] = k
+
+
+cdef inline void stage_add_diff(AccStage* st, Py_ssize_t row, double new,
+                                double old) noexcept nogil:
+    """Add ``new - old`` exactly to accumulator ``row`` (as ``new`` and ``-old``)."""
+    stage_add(st, row, new)
+    stage_add(st, row, -old)
+
+
+cdef inline void stage_close(AccStage* st) noexcept nogil:
+    """Add what is still staged and free the stage."""
+    cdef Py_ssize_t r
+    for r in range(st.rows):
+        if st.fill[r]:
+            acc_add_block(st.acc + r * st.stride, st.buf + r * ACC_STAGE, st.fill[r])
+    free(st.buf)
+    free(st.fill)
+    st.buf = NULL
+    st.fill = NULL

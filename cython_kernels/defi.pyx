@@ -20,7 +20,8 @@ a (slots, agents) array: row ``s`` is every agent's amount of slot s.
 from libc.math cimport fabs
 from libc.stdint cimport int8_t, int32_t, int64_t, uint64_t
 
-from _exactsum cimport acc_add, acc_add_block_top, acc_add_diff
+from _exactsum cimport (NACC, AccStage, acc_add, acc_add_block_top, stage_add_diff,
+                        stage_close, stage_open)
 from _fastmath cimport prefetch_read, tanh_exp
 from _network cimport neighbour_sum
 from _philox cimport philox_normal, philox_normal4
@@ -255,35 +256,43 @@ def fill_orders(const int8_t[::1] kind, const int32_t[::1] buy_pool,
     receives sell * clearing - gas quote (an arbitrageur has one of each, in
     two pools). ``acc_holdings`` (row type * n_slots + slot) holds the exact
     running total of each type's holdings per slot: every changed holding
-    h -> h' adds h' - h to it exactly (``acc_add_diff``), so a tick costs two
-    exact adds per order, not one per agent and slot.
+    h -> h' adds h' - h to it exactly (as h' and -h, staged per row and added a
+    block at a time: ``AccStage``), so a tick costs four staged values per order,
+    not an exact add per agent and slot.
     """
     cdef Py_ssize_t i, n = buy.shape[0], n_slots = holdings.shape[0]
     cdef Py_ssize_t row, last_line = -1
+    cdef AccStage st
+    if acc_holdings.shape[1] != NACC:
+        raise ValueError(f"acc_holdings must have {NACC} columns, not {acc_holdings.shape[1]}")
+    if stage_open(&st, &acc_holdings[0, 0] if acc_holdings.shape[0] else NULL,
+                  acc_holdings.shape[0], NACC) != 0:
+        raise MemoryError()
     with nogil:
         for i in range(n):
             if i + 8 * PREFETCH_ROWS < n:
                 last_line = _prefetch_holdings(holdings, i + 8 * PREFETCH_ROWS, last_line)
             row = kind[i] * n_slots
             if buy[i] > 0.0:
-                _move(holdings, acc_holdings, row, i, base_slot[buy_pool[i]],
+                _move(holdings, &st, row, i, base_slot[buy_pool[i]],
                       buy[i] / clearing[buy_pool[i]],
                       quote_slot[buy_pool[i]], -(buy[i] + gas[buy_pool[i]]))
             if sell[i] > 0.0:
-                _move(holdings, acc_holdings, row, i, base_slot[sell_pool[i]], -sell[i],
+                _move(holdings, &st, row, i, base_slot[sell_pool[i]], -sell[i],
                       quote_slot[sell_pool[i]],
                       sell[i] * clearing[sell_pool[i]] - gas[sell_pool[i]])
+        stage_close(&st)
 
 
-cdef inline void _move(double[:, ::1] holdings, int64_t[:, ::1] acc, Py_ssize_t row,
+cdef inline void _move(double[:, ::1] holdings, AccStage* st, Py_ssize_t row,
                        Py_ssize_t i, Py_ssize_t b, double db, Py_ssize_t q,
                        double dq) noexcept nogil:
-    """holdings[b, i] += db and holdings[q, i] += dq, with their exact changes."""
+    """holdings[b, i] += db and holdings[q, i] += dq, their exact changes staged."""
     cdef double old_b = holdings[b, i], old_q = holdings[q, i]
     holdings[b, i] = old_b + db
     holdings[q, i] = old_q + dq
-    acc_add_diff(&acc[row + b, 0], holdings[b, i], old_b)
-    acc_add_diff(&acc[row + q, 0], holdings[q, i], old_q)
+    stage_add_diff(st, row + b, holdings[b, i], old_b)
+    stage_add_diff(st, row + q, holdings[q, i], old_q)
 
 
 def portfolio_orders(const int64_t[::1] agents, const int64_t[::1] gid,
@@ -324,6 +333,18 @@ def portfolio_orders(const int64_t[::1] agents, const int64_t[::1] gid,
     cdef Py_ssize_t r, i, p, b, q, n = agents.shape[0], n_slots = holdings.shape[0]
     cdef Py_ssize_t row, last_line = -1
     cdef double wealth, w, band, amount
+    # The holdings' exact changes, staged per accumulator row (an agent's changes go to
+    # the same few rows as the last agent's: one add each would wait on the last).
+    cdef AccStage held, mint
+    if acc_holdings.shape[1] != NACC or acc_minted.shape[1] != NACC:
+        raise ValueError(f"acc_holdings and acc_minted must have {NACC} columns")
+    if stage_open(&held, &acc_holdings[0, 0] if acc_holdings.shape[0] else NULL,
+                  acc_holdings.shape[0], NACC) != 0:
+        raise MemoryError()
+    if stage_open(&mint, &acc_minted[0, 0] if acc_minted.shape[0] else NULL,
+                  acc_minted.shape[0], NACC) != 0:
+        stage_close(&held)
+        raise MemoryError()
     with nogil:
         for r in range(n):
             if r + PREFETCH_ROWS < n:
@@ -333,9 +354,9 @@ def portfolio_orders(const int64_t[::1] agents, const int64_t[::1] gid,
             b = base_slot[p]
             q = quote_slot[p]
             row = kind[i] * n_slots
-            _diffuse(holdings, acc_holdings, acc_minted, row, i, b, drift, vol,
+            _diffuse(holdings, &held, &mint, row, i, b, drift, vol,
                      philox_normal(seed, <uint64_t>gid[i], tick, _STREAM_PORTFOLIO, 0))
-            _diffuse(holdings, acc_holdings, acc_minted, row, i, q, drift, vol,
+            _diffuse(holdings, &held, &mint, row, i, q, drift, vol,
                      philox_normal(seed, <uint64_t>gid[i], tick, _STREAM_PORTFOLIO, 1))
             buy[i] = 0.0
             sell[i] = 0.0
@@ -358,15 +379,18 @@ def portfolio_orders(const int64_t[::1] agents, const int64_t[::1] gid,
                     sell[i] = amount
                     acc_add(&acc_flow[2 * p + 1, 0], amount)
                     n_orders[p] += 1
+        stage_close(&held)
+        stage_close(&mint)
 
 
-cdef inline void _diffuse(double[:, ::1] holdings, int64_t[:, ::1] acc, int64_t[:, ::1] minted,
+cdef inline void _diffuse(double[:, ::1] holdings, AccStage* held, AccStage* mint,
                           Py_ssize_t row, Py_ssize_t i, Py_ssize_t s, double drift, double vol,
                           double xi) noexcept nogil:
-    """holdings[s, i] *= 1 + drift + vol xi (at least 0), the change minted exactly."""
+    """holdings[s, i] *= 1 + drift + vol xi (at least 0), the change minted exactly (staged
+    into the type's holdings row and the slot's minted row)."""
     cdef double old = holdings[s, i], new = old * (1.0 + drift + vol * xi)
     if new < 0.0:
         new = 0.0
     holdings[s, i] = new
-    acc_add_diff(&acc[row + s, 0], new, old)
-    acc_add_diff(&minted[s, 0], new, old)
+    stage_add_diff(held, row + s, new, old)
+    stage_add_diff(mint, s, new, old)
