@@ -134,6 +134,9 @@ def trader_orders(const int64_t[::1] rows, const int64_t[::1] indptr,
                 if r + PREFETCH_ROWS < n_rows:
                     ahead = rows[r + PREFETCH_ROWS]
                     last_line = _prefetch_holdings(holdings, ahead, last_line)
+                    # The id is read only when the ziggurat rejects the cached word (about
+                    # 1 draw in 80), and then it is a cache miss that stalls.
+                    prefetch_read(&gid[ahead], 0, 3)
                     if kind[ahead] == _HERDING:
                         for e in range(indptr[ahead], indptr[ahead + 1]):
                             prefetch_read(&s_old[indices[e]], 0, 3)
@@ -349,6 +352,8 @@ def portfolio_orders(const int64_t[::1] agents, const int64_t[::1] gid,
         for r in range(n):
             if r + PREFETCH_ROWS < n:
                 last_line = _prefetch_holdings(holdings, agents[r + PREFETCH_ROWS], last_line)
+                # Sparse agents: each one's id (the draws' counter) is a line of its own.
+                prefetch_read(&gid[agents[r + PREFETCH_ROWS]], 0, 3)
             i = agents[r]
             p = pool[i]
             b = base_slot[p]
