@@ -8,7 +8,8 @@ Environment variables read at build time
 ----------------------------------------
 TOKENSIM_DEBUG=1
     Build with ``-O0 -g``, bounds and wraparound checks on, and Cython's
-    line tracing, for debugging a kernel (slow).
+    line tracing, and the exact block sums' contract (top >= every value)
+    checked, for debugging a kernel (slow).
 TOKENSIM_KERNELS=name1,name2
     Build only these kernels (default: all). Useful while editing one kernel.
 TOKENSIM_MARCH=native
@@ -42,7 +43,7 @@ MARCH = os.environ.get("TOKENSIM_MARCH", "")
 if DEBUG:
     cflags = ["-O0", "-g"]
     directives = {"boundscheck": True, "wraparound": True, "linetrace": True}
-    macros = [("CYTHON_TRACE_NOGIL", "1")]
+    macros = [("CYTHON_TRACE_NOGIL", "1"), ("TOKENSIM_CHECK_TOP", "1")]
 else:
     # -fno-trapping-math: no kernel relies on floating-point traps or status flags, and
     # without it GCC keeps a conditional division, comparison or conversion out of vector
@@ -62,6 +63,10 @@ if MARCH:
 # no contraction of a*b+c into FMA, so that the Cython kernels and their numpy
 # twins round the same way.
 cflags.append("-ffp-contract=off")
+# The exact sums' magic-number split relies on (y + M) - M not being simplified: no
+# fast math. (Not "-fno-fast-math" here: GCC reads it as -fmath-errno -ftrapping-math
+# too. A compiler with fast math on by default, such as Intel's icx, needs
+# CFLAGS=-fp-model=precise; the exact-sum tests fail otherwise.)
 directives["language_level"] = 3
 
 extensions = [

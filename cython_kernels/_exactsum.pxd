@@ -49,12 +49,31 @@ cdef extern from *:
     #define TOKENSIM_ES_LOW32_I64 INT64_C(0xFFFFFFFF)
     #define TOKENSIM_ES_MAGIC 6755399441055744.0  /* 1.5 * 2**52 */
     #define TOKENSIM_ES_TWO52 4503599627370496.0  /* 2**52 */
+    #ifndef TOKENSIM_CHECK_TOP
+    #define TOKENSIM_CHECK_TOP 0  /* 1 in TOKENSIM_DEBUG builds (setup.py) */
+    #endif
+    #include <stdio.h>
+    #include <stdlib.h>
+    #include <math.h>
+    /* The block sum's contract, checked in debug builds: a value above the binade of
+       top would be out of the magic number's range and silently summed wrong. */
+    static void tokensim_check_top(const double *x, Py_ssize_t n, double top) {
+        Py_ssize_t j;
+        for (j = 0; j < n; j++)
+            if (fabs(x[j]) > top) {
+                fprintf(stderr, "acc_add_block_top: |x[%ld]| = %g above top = %g\\n",
+                        (long)j, fabs(x[j]), top);
+                abort();
+            }
+    }
     """
     const uint64_t ES_MANT "TOKENSIM_ES_MANT"        # 52 mantissa bits
     const uint64_t ES_LOW32 "TOKENSIM_ES_LOW32"
     const int64_t ES_LOW32_I64 "TOKENSIM_ES_LOW32_I64"
     const double ES_MAGIC "TOKENSIM_ES_MAGIC"
     const double ES_TWO52 "TOKENSIM_ES_TWO52"
+    bint CHECK_TOP "TOKENSIM_CHECK_TOP"
+    void check_top "tokensim_check_top"(const double* x, Py_ssize_t n, double top) noexcept nogil
 
 cdef enum:
     NACC = 71           # int64 slots per accumulator
@@ -197,7 +216,8 @@ cdef inline Py_ssize_t _split_block(const double* x, Py_ssize_t n, double scale,
 
 cdef inline void acc_add_block_top(int64_t* acc, const double* x, Py_ssize_t n,
                                    double top) noexcept nogil:
-    """Add ``x[0..n)`` exactly, n <= ACC_BLOCK_MAX, given top >= max |x[j]|.
+    """Add ``x[0..n)`` exactly, n <= ACC_BLOCK_MAX, given top >= max |x[j]| (a smaller
+    top gives a wrong sum; ``TOKENSIM_DEBUG=1`` builds check it and abort).
 
     The same sum as n ``acc_add``. Fast path: with E the binary exponent of
     top and S = 50 - E, y = x * 2**S has |y| < 2**51 and is exact unless it
@@ -224,6 +244,8 @@ cdef inline void acc_add_block_top(int64_t* acc, const double* x, Py_ssize_t n,
     cdef double xj, y, r, scale, unscale
     cdef uint64_t bits
     cdef int64_t e, S, a_sum, b_sum
+    if CHECK_TOP:
+        check_top(x, n, top)
     if top == 0.0:
         for j in range(n):
             if x[j] != x[j]:
