@@ -18,7 +18,7 @@ reload everything each iteration; staging halves the kernel's time.
 from libc.math cimport fabs
 from libc.stdint cimport int32_t, int64_t, uint64_t
 
-from _exactsum cimport acc_add_block_top
+from _exactsum cimport acc_add_block, acc_add_block_top
 from _fastmath cimport prefetch_read, select_positive, tanh_exp
 from _network cimport neighbour_sum, weighted_neighbour_sum
 from _philox cimport philox_normal4
@@ -122,23 +122,19 @@ def execute_orders(double[::1] cash, double[::1] tokens, const double[::1] order
     ``acc_wealth`` receives sum (c_i + h_i P) after the fills.
     """
     cdef Py_ssize_t start, stop, i, n = orders.shape[0]
-    cdef double c, h, w, w_top
+    cdef double c, h
     cdef double w_buf[BLOCK]
     with nogil:
         for start in range(0, n, BLOCK):
             stop = min(start + BLOCK, n)
-            w_top = 0.0
+            # No running maximum here (a conditional reduction keeps the loop scalar):
+            # acc_add_block finds the block's top itself.
             for i in range(start, stop):
                 c = cash[i] - orders[i]
                 h = tokens[i] + orders[i] / price
-                if c < 0.0:
-                    c = 0.0
-                if h < 0.0:
-                    h = 0.0
+                c = 0.0 if c < 0.0 else c  # (a NaN or -0.0 stays as it is)
+                h = 0.0 if h < 0.0 else h
                 cash[i] = c
                 tokens[i] = h
-                w = c + h * price
-                w_buf[i - start] = w
-                w = fabs(w)
-                w_top = w if w > w_top else w_top
-            acc_add_block_top(&acc_wealth[0], w_buf, stop - start, w_top)
+                w_buf[i - start] = c + h * price
+            acc_add_block(&acc_wealth[0], w_buf, stop - start)
