@@ -17,18 +17,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
+from common import warm_simulation  # (puts the repository on sys.path)
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from tokensim_hpc.engine import Simulation  # noqa: E402
-from tokensim_hpc.parallel.mpi import install_abort_hook, world  # noqa: E402
-from tokensim_hpc.parallel.reduce import new_accumulators  # noqa: E402
-from tokensim_hpc.scenario import resolve  # noqa: E402
+from tokensim_hpc.parallel.reduce import new_accumulators
 
 
 def main() -> None:
@@ -39,11 +33,8 @@ def main() -> None:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="further scenario overrides (e.g. model.sigma=0)")
     args = p.parse_args()
-    comm = world()
-    install_abort_hook(comm)
-    sc = resolve("b1", [f"agents.n={args.n}", f"run.ticks={args.ticks}", *args.set])
-    sim = Simulation(comm, sc, quiet=True)
-    sim.run(writer=None)
+    comm, sim = warm_simulation("b1", [f"agents.n={args.n}", f"run.ticks={args.ticks}",
+                                       *args.set])
     m, d, prm = sim.model, sim.domain, sim.model.p
     s_new = np.empty_like(m.s)
     orders = np.empty_like(m.orders)

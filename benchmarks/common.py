@@ -21,6 +21,17 @@ def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def warm_simulation(scenario: str, sets) -> tuple:
+    """(the world communicator, a ``scenario`` simulation that has run its ticks
+    without output): the running state that the part-by-part benchmarks time.
+    ``sets``: scenario overrides. Collective."""
+    comm = world()
+    install_abort_hook(comm)
+    sim = Simulation(comm, resolve(scenario, list(sets)), quiet=True)
+    sim.run(writer=None)
+    return comm, sim
+
+
 def main(scenario: str, doc: str, default_ticks: int, fixed_sets=()) -> None:
     """Parse the command line, run ``scenario`` per backend, print JSON. Collective."""
     p = argparse.ArgumentParser(description=doc.split("\n\n")[0])

@@ -4,9 +4,10 @@
 
 - ``block_ns``: ``accumulate`` (blocks of 1024 values through ``acc_add_block``);
 - ``per_value_ns``: ``accumulate_grouped`` into one row (one ``acc_add`` per value);
-- ``changes_ns``: ``accumulate_changes`` per (new, old) pair (``acc_add_diff``: one
-  fixed-point add of new - old), against ``two_adds_ns``, the same pairs as two
-  per-value adds (new and -old), the way the fills added them before.
+- ``changes_ns``: ``accumulate_changes`` per (new, old) pair (new and -old staged and
+  added a block at a time, ``AccStage``, as the fills and portfolios add their
+  changes), against ``two_adds_ns``, the same pairs as two per-value adds (new and
+  -old), the way the fills added them two rounds ago.
 
 The pairs are holdings moved by up to 5 % (a fill); each figure is the best of
 ``--repeat`` calls.

@@ -24,18 +24,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
+from common import warm_simulation  # (puts the repository on sys.path)
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from tokensim_hpc.engine import Simulation  # noqa: E402
-from tokensim_hpc.parallel.mpi import barrier, install_abort_hook, world  # noqa: E402
-from tokensim_hpc.parallel.reduce import new_accumulators  # noqa: E402
-from tokensim_hpc.scenario import resolve  # noqa: E402
+from tokensim_hpc.parallel.mpi import barrier
+from tokensim_hpc.parallel.reduce import new_accumulators
 
 
 def main() -> None:
@@ -44,11 +39,8 @@ def main() -> None:
     p.add_argument("--ticks", type=int, default=24, help="ticks simulated first")
     p.add_argument("--repeat", type=int, default=5, help="calls per part (the best counts)")
     args = p.parse_args()
-    comm = world()
-    install_abort_hook(comm)
-    sc = resolve("defi", [f"agents.n={args.n}", f"run.ticks={args.ticks}", "risk.every=1"])
-    sim = Simulation(comm, sc, quiet=True)
-    sim.run(writer=None)
+    comm, sim = warm_simulation("defi", [f"agents.n={args.n}", f"run.ticks={args.ticks}",
+                                         "risk.every=1"])
     m, d = sim.model, sim.domain
 
     def best(fn) -> float:

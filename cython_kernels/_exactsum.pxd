@@ -142,43 +142,6 @@ cdef inline void acc_add_int(int64_t* acc, int64_t v, uint64_t b) noexcept nogil
     acc[j + 2] += ((<int64_t>(rest >> 32)) ^ s) - s
 
 
-cdef inline void acc_add_diff(int64_t* acc, double new, double old) noexcept nogil:
-    """Add ``new - old`` exactly: the same sum as ``acc_add(new)`` and ``acc_add(-old)``.
-
-    A holding that changes from old to new (a fill, a payment) moves a running
-    total by exactly new - old. When both are finite and their bit positions
-    (as in ``acc_add``) are at most 9 apart, the two mantissas are aligned to
-    the lower position and subtracted as integers (each below 2**62, so the
-    difference fits in int64), and the difference reaches the limbs once,
-    through ``acc_add_int``: half the limb updates of two ``acc_add``. Other
-    pairs (an infinity or NaN, counted as ``acc_add`` counts them; values
-    whose bit positions are further apart, such as a zero against most
-    normal numbers) take the two adds. Either way the sum is exact.
-    """
-    cdef uint64_t bn, bo, en, eo, mn, mo, nz, low
-    cdef int64_t vn, vo, sn, so
-    memcpy(&bn, &new, 8)
-    memcpy(&bo, &old, 8)
-    en = (bn >> 52) & 0x7ff
-    eo = (bo >> 52) & 0x7ff
-    if en == 0x7ff or eo == 0x7ff or en > eo + 9 or eo > en + 9:
-        acc_add(acc, new)
-        acc_add(acc, -old)
-        return
-    nz = en != 0
-    mn = (bn & ES_MANT) | (nz << 52)
-    en -= nz                   # bit position of the mantissa's bit 0, as in acc_add
-    nz = eo != 0
-    mo = (bo & ES_MANT) | (nz << 52)
-    eo -= nz
-    low = en if en < eo else eo
-    vn = <int64_t>(mn << (en - low))  # < 2**62
-    vo = <int64_t>(mo << (eo - low))
-    sn = -<int64_t>(bn >> 63)
-    so = -<int64_t>(bo >> 63)
-    acc_add_int(acc, ((vn ^ sn) - sn) - ((vo ^ so) - so), low)
-
-
 cdef inline Py_ssize_t _split_block(const double* x, Py_ssize_t n, double scale,
                                     double unscale, bint may_underflow, int64_t* a_sum,
                                     int64_t* b_sum) noexcept nogil:
@@ -324,23 +287,22 @@ cdef inline void acc_normalize(int64_t* acc) noexcept nogil:
 # one row (similar magnitudes: the same limbs) wait on each other through memory.
 # Staging them per row and adding each full row with acc_add_block costs a store per
 # value plus the block's vector loop: the same exact sums.
+# Keep a stage a local variable of the kernel, opened and closed there: once its
+# address goes to a function that is not inlined, it lives in memory and every store in
+# the kernel's loop reloads its fields.
 
 cdef struct AccStage:
-    int64_t* acc        # the accumulator rows, ``stride`` int64 apart
+    int64_t* acc        # the accumulator rows: a C-contiguous (rows, NACC) array
     double* buf         # rows * ACC_STAGE staged values
     Py_ssize_t* fill    # values staged per row
     Py_ssize_t rows
-    Py_ssize_t stride
 
 
-cdef inline int stage_open(AccStage* st, int64_t* acc, Py_ssize_t rows,
-                           Py_ssize_t stride) noexcept nogil:
-    """Set up staging into ``rows`` accumulator rows, the first at ``acc`` and each
-    ``stride`` int64 after the one before (a C-contiguous (rows, NACC) array: stride
-    NACC). Returns -1 when memory is short (nothing to close then), else 0."""
+cdef inline int stage_open(AccStage* st, int64_t* acc, Py_ssize_t rows) noexcept nogil:
+    """Set up staging into the ``rows`` accumulator rows of the C-contiguous (rows, NACC)
+    array at ``acc``. Returns -1 when memory is short (nothing to close then), else 0."""
     st.acc = acc
     st.rows = rows
-    st.stride = stride
     st.buf = <double*>malloc((rows if rows > 0 else 1) * ACC_STAGE * sizeof(double))
     st.fill = <Py_ssize_t*>malloc((rows if rows > 0 else 1) * sizeof(Py_ssize_t))
     if st.buf == NULL or st.fill == NULL:
@@ -359,7 +321,7 @@ cdef inline void stage_add(AccStage* st, Py_ssize_t row, double x) noexcept nogi
     buf[k] = x
     k += 1
     if k == ACC_STAGE:
-        acc_add_block(st.acc + row * st.stride, buf, ACC_STAGE)
+        acc_add_block(st.acc + row * NACC, buf, ACC_STAGE)
         k = 0
     st.fill[row] = k
 
@@ -376,7 +338,7 @@ cdef inline void stage_close(AccStage* st) noexcept nogil:
     cdef Py_ssize_t r
     for r in range(st.rows):
         if st.fill[r]:
-            acc_add_block(st.acc + r * st.stride, st.buf + r * ACC_STAGE, st.fill[r])
+            acc_add_block(st.acc + r * NACC, st.buf + r * ACC_STAGE, st.fill[r])
     free(st.buf)
     free(st.fill)
     st.buf = NULL

@@ -265,11 +265,13 @@ def fill_orders(const int8_t[::1] kind, const int32_t[::1] buy_pool,
     """
     cdef Py_ssize_t i, n = buy.shape[0], n_slots = holdings.shape[0]
     cdef Py_ssize_t row, last_line = -1
+    # Opened here, not by a helper given its address (see AccStage: fills 13.1 -> 15.5 ms
+    # at 5e5 agents that way).
     cdef AccStage st
     if acc_holdings.shape[1] != NACC:
         raise ValueError(f"acc_holdings must have {NACC} columns, not {acc_holdings.shape[1]}")
     if stage_open(&st, &acc_holdings[0, 0] if acc_holdings.shape[0] else NULL,
-                  acc_holdings.shape[0], NACC) != 0:
+                  acc_holdings.shape[0]) != 0:
         raise MemoryError()
     with nogil:
         for i in range(n):
@@ -342,10 +344,10 @@ def portfolio_orders(const int64_t[::1] agents, const int64_t[::1] gid,
     if acc_holdings.shape[1] != NACC or acc_minted.shape[1] != NACC:
         raise ValueError(f"acc_holdings and acc_minted must have {NACC} columns")
     if stage_open(&held, &acc_holdings[0, 0] if acc_holdings.shape[0] else NULL,
-                  acc_holdings.shape[0], NACC) != 0:
+                  acc_holdings.shape[0]) != 0:
         raise MemoryError()
     if stage_open(&mint, &acc_minted[0, 0] if acc_minted.shape[0] else NULL,
-                  acc_minted.shape[0], NACC) != 0:
+                  acc_minted.shape[0]) != 0:
         stage_close(&held)
         raise MemoryError()
     with nogil:

@@ -16,7 +16,8 @@ summing accumulators across ranks).
 from libc.stdint cimport int64_t
 
 cimport _exactsum as es
-from _exactsum cimport acc_add, acc_add_block, acc_add_diff, acc_normalize
+from _exactsum cimport (AccStage, acc_add, acc_add_block, acc_normalize, stage_add_diff,
+                        stage_close, stage_open)
 
 import numpy as np
 
@@ -122,8 +123,10 @@ def accumulate(const double[:] x, int64_t[::1] acc):
 
 
 def accumulate_changes(const double[:] new, const double[:] old, int64_t[::1] acc):
-    """Add every ``new[i] - old[i]`` exactly to ``acc`` (``acc_add_diff``: the same sum
-    as adding ``new`` and ``-old``, NaN and infinities counted the same way).
+    """Add every ``new[i] - old[i]`` exactly to ``acc``, the way the kernels add their
+    holdings' changes: ``new`` and ``-old`` staged (``AccStage``, one row) and added a
+    block at a time. The same sum as adding ``new`` and ``-old``, NaN and infinities
+    counted as ``acc_add`` counts them.
 
     Raises
     ------
@@ -136,14 +139,19 @@ def accumulate_changes(const double[:] new, const double[:] old, int64_t[::1] ac
         raise ValueError("new and old must have the same length")
     cdef Py_ssize_t i, stop, start = 0, n = new.shape[0], chunk = _chunk // 2 if _chunk > 1 else 1
     cdef int64_t* a = &acc[0]
+    cdef AccStage st
     with nogil:
         while start < n:
             # Each change counts as two adds towards the normalisation rule.
             stop = start + chunk if n - start > chunk else n
             if n > chunk:
                 acc_normalize(a)
+            if stage_open(&st, a, 1) != 0:
+                with gil:
+                    raise MemoryError()
             for i in range(start, stop):
-                acc_add_diff(a, new[i], old[i])
+                stage_add_diff(&st, 0, new[i], old[i])
+            stage_close(&st)
             start = stop
 
 

@@ -538,9 +538,9 @@ def test_block_fast_path_random_blocks(seed):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_changes_equal_adding_new_and_minus_old(backend):
-    """``accumulate_changes`` (one fixed-point add of new - old when the two are
-    close in magnitude) leaves the same normalized accumulator as adding new and
-    -old: holdings that move a little or a lot, change sign, reach or leave zero,
+    """``accumulate_changes`` (new and -old staged as the kernels stage their
+    holdings' changes, ``AccStage``) leaves the same normalized accumulator as adding
+    new and -old: holdings that move a little or a lot, change sign, reach or leave zero,
     subnormals, the largest doubles, infinities and NaN; and chunked calls agree."""
     rs = np.random.default_rng(12)
     n = 4000
