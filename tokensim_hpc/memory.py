@@ -14,12 +14,21 @@ first touch, about 3 us a page on the machines we measured (3 ms for one
 4 MB temporary). :func:`reuse_freed_memory` serves blocks up to 256 MiB from
 the heap and keeps up to 1 GiB of freed heap memory, so a tick reuses pages
 the previous tick touched (figures in benchmarks/README.md).
+
+Huge pages: numpy asks the kernel to back every array of 4 MiB or more with
+2 MiB pages (madvise). That pays for arrays read at random over many ticks,
+but where the first touch of a huge page is slow (about 2.8 ms a MB on the
+machine of benchmarks/README.md, against 0.6 ms a MB in 4 KiB pages), work
+that fills large temporaries once and reads them once loses by it: the
+daily network rewiring and clustering run inside :func:`small_pages`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
+import importlib
 
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
@@ -51,3 +60,30 @@ def reuse_freed_memory() -> bool:
     """Serve blocks up to 256 MiB from the heap and keep up to 1 GiB of it when freed
     (the ticks); False where glibc is not available."""
     return _mallopt((_M_TRIM_THRESHOLD, _TICK_TRIM_BYTES), (_M_MMAP_THRESHOLD, _TICK_MMAP_BYTES))
+
+
+def _hugepage_switch():
+    """numpy's switch of its huge-page advice (``_set_madvise_hugepage``), or None."""
+    for module in ("numpy._core.multiarray", "numpy.core.multiarray"):
+        try:
+            switch = getattr(importlib.import_module(module), "_set_madvise_hugepage", None)
+        except ImportError:
+            continue
+        if switch is not None:
+            return switch
+    return None
+
+
+@contextlib.contextmanager
+def small_pages():
+    """Arrays created inside are not advised onto huge pages (numpy's default is
+    restored on leaving). For work whose large temporaries are touched once."""
+    switch = _hugepage_switch()
+    if switch is None:
+        yield
+        return
+    previous = switch(False)
+    try:
+        yield
+    finally:
+        switch(previous)

@@ -29,6 +29,7 @@ from .._kernels.exactsum import normalize
 from ..markets.amm import PoolBook
 from ..markets.oracle import GBMOracle, TableOracle, read_prices
 from ..markets.spec import arbitrage_pairs
+from ..memory import small_pages
 from ..parallel.messages import MessageBoard
 from ..parallel.reduce import allreduce_exact, allreduce_sum_int, new_accumulators
 from ..risk.centrality import in_strength, top_agents
@@ -376,7 +377,7 @@ class Defi:
         # and liquidations all move them), for the wealth figures below.
         self._update_slot_values()
         if self.cluster_every and tick % self.cluster_every == 0:
-            with timers("clusters"):
+            with timers("clusters"), small_pages():
                 features = np.column_stack((self.s_new[:d.n_owned], np.log(self.fraction)))
                 labels = self.clusters.find(features)
                 n_clusters, top, sizes = self.clusters.sizes(TOP_CLUSTERS)
@@ -393,7 +394,7 @@ class Defi:
         self.s, self.s_new = self.s_new, self.s
         rewired = np.zeros(len(COUNT_LABELS))
         if self.network.enabled and tick % self.network.every == 0:
-            with timers("network"):
+            with timers("network"), small_pages():
                 # Obligations stay on their edges.
                 keep = self.payments.credit.owing_edges().edges
                 self.edge_strength, counts = self.network.rewire(tick, keep)
