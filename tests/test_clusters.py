@@ -129,3 +129,17 @@ def test_group_min_twin_equal():
         nan_out = np.array([np.nan, 5.0])  # only a smaller value replaces: NaN stays
         assert mod.group_min(np.array([0, 1]), np.array([1.0, 2.0]), nan_out) == 1
         np.testing.assert_array_equal(nan_out, [np.nan, 2.0])
+
+
+@pytest.mark.parametrize("top", [0, 1, 5, 50, 400])
+@pytest.mark.parametrize("spread", [1, 3, 1000])
+def test_largest_pairs_equal_a_full_sort(top, spread):
+    from tokensim_hpc.models.defi_clusters import _largest
+
+    rng = np.random.default_rng(top * 7 + spread)
+    label = rng.permutation(300).astype(np.int64) * 3  # unique, not in order
+    size = rng.integers(1, spread + 1, size=300).astype(np.int64)  # many ties when small
+    want = sorted(zip((-size).tolist(), label.tolist(), strict=True))[:top]
+    got_label, got_size = _largest(label, size, top)
+    assert got_label.tolist() == [lb for _, lb in want]
+    assert got_size.tolist() == [-s for s, _ in want]

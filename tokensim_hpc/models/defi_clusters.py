@@ -48,6 +48,7 @@ class Clusters:
         self.directory = domain.directory
         self.labels = domain.gid.copy()
         self.rounds = 0
+        self._parts = None  # the last find's local components, for sizes
 
     def find(self, features: np.ndarray) -> np.ndarray:
         """Cluster label (smallest global id in the cluster) of every owned agent.
@@ -96,6 +97,7 @@ class Clusters:
                 raise RuntimeError(f"clusters not settled after {self.max_rounds} rounds")
         self.rounds = rounds
         self.labels = comp_min[comp[:n]].astype(np.int64)
+        self._parts = (comp[:n], comp_min, b_comp)
         return self.labels
 
     def sizes(self, top: int = 5):
@@ -104,21 +106,57 @@ class Clusters:
         Returns (number of clusters, labels of the ``top`` largest, their sizes),
         the largest first, ties by smaller label; fewer than ``top`` if there are
         fewer clusters.
+
+        Counted by local component: a component without boundary slots is a whole
+        cluster, counted here; the others send (label, owned agents) to the owner of
+        the label, which adds up each label's parts. Each rank then keeps its ``top``
+        largest, and those few pairs are gathered.
         """
+        if self._parts is None:
+            raise RuntimeError("Clusters.sizes needs a find first")
         d = self.d
+        comp, comp_min, b_comp = self._parts
         n_clusters = int(allreduce_sum_int(d.comm, np.array([np.sum(self.labels == d.gid)]))[0])
-        # Count each label at the rank that owns the agent of that id.
-        owner = self.directory.lookup(self.labels)
-        order = np.argsort(owner, kind="stable")
+        count = np.bincount(comp, minlength=comp_min.shape[0])
+        crossing = np.zeros(comp_min.shape[0], dtype=bool)
+        crossing[b_comp] = True
+        label = comp_min.astype(np.int64)
+        whole = np.flatnonzero(~crossing & (count > 0))
+        part = np.flatnonzero(crossing & (count > 0))
+        owner = self.directory.lookup(label[part])
+        order = part[np.argsort(owner, kind="stable")]
         counts = np.bincount(owner, minlength=d.comm.size).astype(np.int64)
-        got = alltoallv(d.comm, self.labels[order], counts)
-        label, size = np.unique(got, return_counts=True)
-        best = np.lexsort((label, -size))[:top]
+        got_label = alltoallv(d.comm, label[order], counts)
+        got_count = alltoallv(d.comm, count[order], counts)
+        merged, where = np.unique(got_label, return_inverse=True)
+        merged_count = np.zeros(merged.shape[0], dtype=np.int64)
+        np.add.at(merged_count, where, got_count)
+        best_label, best_size = _largest(np.concatenate((label[whole], merged)),
+                                         np.concatenate((count[whole], merged_count)), top)
         # A few (label, size) pairs per rank: small metadata, a pickling allgather.
-        pairs = [pair for part in d.comm.allgather(list(zip(label[best].tolist(),
-                                                              size[best].tolist(), strict=True)))
-                 for pair in part]
+        pairs = [pair for chunk in d.comm.allgather(list(zip(best_label.tolist(),
+                                                               best_size.tolist(), strict=True)))
+                 for pair in chunk]
         pairs.sort(key=lambda ls: (-ls[1], ls[0]))
         pairs = pairs[:top]
         return (n_clusters, np.array([lb for lb, _ in pairs], dtype=np.int64),
                 np.array([sz for _, sz in pairs], dtype=np.int64))
+
+
+def _largest(label: np.ndarray, size: np.ndarray, top: int):
+    """The ``top`` (label, size) pairs of largest size, ties by smaller label (labels
+    unique), largest first. Linear in the number of pairs: only the sizes at or above
+    the top-th largest are sorted."""
+    if top <= 0:
+        return label[:0], size[:0]
+    if size.shape[0] > top:
+        threshold = np.partition(size, size.shape[0] - top)[size.shape[0] - top]
+        above = np.flatnonzero(size > threshold)
+        tied = np.flatnonzero(size == threshold)
+        need = top - above.shape[0]
+        if tied.shape[0] > need:
+            tied = tied[np.argpartition(label[tied], need - 1)[:need]] if need > 0 else tied[:0]
+        keep = np.concatenate((above, tied))
+        label, size = label[keep], size[keep]
+    order = np.lexsort((label, -size))[:top]
+    return label[order], size[order]
