@@ -101,7 +101,8 @@ class Clusters:
         return self.labels
 
     def sizes(self, top: int = 5):
-        """Sizes of the last :meth:`find`'s clusters. Collective.
+        """Sizes of the last :meth:`find`'s clusters, once per find (it frees the find's
+        local components). Collective.
 
         Returns (number of clusters, labels of the ``top`` largest, their sizes),
         the largest first, ties by smaller label; fewer than ``top`` if there are
@@ -116,6 +117,7 @@ class Clusters:
             raise RuntimeError("Clusters.sizes needs a find first")
         d = self.d
         comp, comp_min, b_comp = self._parts
+        self._parts = None
         n_clusters = int(allreduce_sum_int(d.comm, np.array([np.sum(self.labels == d.gid)]))[0])
         count = np.bincount(comp, minlength=comp_min.shape[0])
         crossing = np.zeros(comp_min.shape[0], dtype=bool)
