@@ -19,11 +19,22 @@ from .models import b1 as b1_model
 from .models import defi as defi_model
 from .network import LocalNetwork, rewire_small_world
 from .parallel.directory import Directory
-from .parallel.halo import GhostDirectory, HaloPlan
+from .parallel.halo import GhostDirectory, HaloPlan, find_in_order, sorted_owned
 from .parallel.knn import distributed_knn
 from .parallel.mpi import allreduce_max_int, allreduce_min_max, barrier, wtime
 from .parallel.partition import hilbert_partition
 from .timing import Progress, Timers
+
+
+def _find_within(within: tuple, gid: np.ndarray) -> np.ndarray:
+    """A sub-domain's local index of each id (-1: not among its agents), looked up in
+    the parent domain: ``within`` = (parent, the agents' local indices there, ascending)."""
+    parent, agents = within
+    local = parent.find_owned(gid)
+    if not agents.shape[0]:
+        return np.full(local.shape[0], -1, dtype=np.int64)
+    pos = np.minimum(np.searchsorted(agents, local), agents.shape[0] - 1)
+    return np.where((local >= 0) & (agents[pos] == local), pos, -1)
 
 
 @dataclass
@@ -48,6 +59,9 @@ class Domain:
     halo: HaloPlan
     interior_rows: np.ndarray
     boundary_rows: np.ndarray
+    # A sub-domain's (parent domain, its agents' local indices there, ascending): ids
+    # are looked up through the parent's sorted ids, not sorted again.
+    within: tuple | None = None
 
     @functools.cached_property
     def all_rows(self) -> np.ndarray:
@@ -63,8 +77,14 @@ class Domain:
     @functools.cached_property
     def owned_order(self) -> tuple[np.ndarray, np.ndarray]:
         """(permutation sorting the owned ids, the sorted ids), for lookups by id. Local."""
-        by_gid = np.argsort(self.gid, kind="stable")
-        return by_gid, self.gid[by_gid]
+        return sorted_owned(self.gid)
+
+    def find_owned(self, gid: np.ndarray) -> np.ndarray:
+        """Local index of each id in ``gid``, -1 for the ids this rank does not own.
+        Local."""
+        if self.within is None:
+            return find_in_order(self.owned_order, gid)
+        return _find_within(self.within, gid)
 
     @property
     def n_owned(self) -> int:
@@ -112,7 +132,7 @@ class Domain:
         del old
         directory = GhostDirectory(self.halo, fallback=self.directory)
         plan = HaloPlan(self.comm, self.gid, targets, directory, mode or self.halo.mode,
-                        edge_local_hint=hint, owned_order=self.owned_order)
+                        edge_local_hint=hint, find_owned=self.find_owned)
         self.halo.destroy()
         self.halo = plan
         self.indices = plan.edge_local
@@ -146,15 +166,21 @@ class Domain:
         # the kept edges' ghost targets (the halo plan knows where each ghost lives).
         ghosts = np.unique(slots[~owned])
         asked = self.halo.route_to_owners(ghosts).owned
-        agents = np.unique(np.concatenate((rows, slots[owned], asked)))
+        # The agents, ascending: marked among the owned slots (sorting them costs more).
+        member = np.zeros(n, dtype=bool)
+        member[rows] = True
+        member[slots[owned]] = True
+        member[asked] = True
+        agents = np.flatnonzero(member)
+        del member
         gid = self.gid[agents]
-        by_gid = np.argsort(gid)  # ids are unique: any sort gives this order
-        owned_order = (by_gid, gid[by_gid])
         # Targets owned here are found by their local index, not searched by id.
         hint = np.full(edges.shape[0], -2, dtype=np.int32)  # ghosts: other ranks' agents
         hint[owned] = np.searchsorted(agents, slots[owned])
+        within = (self, agents)
         plan = HaloPlan(self.comm, gid, targets, GhostDirectory(self.halo, ghosts), "p2p",
-                        edge_local_hint=hint, owned_order=owned_order)
+                        edge_local_hint=hint,
+                        find_owned=functools.partial(_find_within, within))
         indptr = np.zeros(agents.shape[0] + 1, dtype=np.int64)
         np.cumsum(np.bincount(np.searchsorted(agents, rows), minlength=agents.shape[0]),
                   out=indptr[1:])
@@ -164,8 +190,7 @@ class Domain:
                      indices=plan.edge_local,
                      weights=self.weights[edges] if self.weights.shape[0] else self.weights,
                      uniform_weight=self.uniform_weight, halo=plan, interior_rows=interior,
-                     boundary_rows=boundary)
-        sub.__dict__["owned_order"] = owned_order  # the cached property, made already
+                     boundary_rows=boundary, within=within)
         return sub, agents
 
     def edge_targets(self) -> np.ndarray:

@@ -130,7 +130,7 @@ class TradeCredit:
     def owing_edges(self) -> OwingEdges:
         """The edges that carry an obligation: CSR positions (ascending), what they carry
         and their rows (the debtors' local indices). Local."""
-        live = self.owed > 0
+        live = np.flatnonzero(self.owed > 0)  # few: indexed three times, found once
         return OwingEdges(self.u._edges[live], self.owed[live], self.u._edge_row[live])
 
     def liability(self) -> np.ndarray:

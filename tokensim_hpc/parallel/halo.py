@@ -12,6 +12,8 @@ kernel on interior agents while the messages are in flight.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from mpi4py import MPI
 
@@ -23,6 +25,23 @@ _CHUNK = 1 << 20
 
 def _chunks(n):
     return [(s, min(n, s + _CHUNK)) for s in range(0, n, _CHUNK)]
+
+
+def sorted_owned(owned_gid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(the permutation that sorts ``owned_gid``, the sorted ids). Local."""
+    by_gid = np.argsort(owned_gid, kind="stable")
+    return by_gid, owned_gid[by_gid]
+
+
+def find_in_order(owned_order: tuple[np.ndarray, np.ndarray], gid: np.ndarray) -> np.ndarray:
+    """Local index of each id in ``gid`` from :func:`sorted_owned`'s pair, -1 for ids
+    not among them. Local."""
+    by_gid, sorted_gid = owned_order
+    gid = np.asarray(gid, dtype=np.int64)
+    if not sorted_gid.shape[0]:
+        return np.full(gid.shape[0], -1, dtype=np.int64)
+    pos = np.minimum(np.searchsorted(sorted_gid, gid), sorted_gid.shape[0] - 1)
+    return np.where(sorted_gid[pos] == gid, by_gid[pos], -1)
 
 
 def rows_without_ghosts(edge_local: np.ndarray, indptr: np.ndarray, n_owned: int) -> np.ndarray:
@@ -49,9 +68,11 @@ class HaloPlan:
     directory : :class:`tokensim_hpc.parallel.directory.Directory`
         Owner lookup for ids that are not owned here.
     mode : "neighbor" or "p2p"
-    owned_order : (int64 array, int64 array), optional
-        The permutation that sorts ``owned_gid`` and the sorted ids, when the caller
-        keeps them (a rebuild need not sort the owned ids again).
+    find_owned : callable, optional
+        ``find_owned(ids)``: the local index of each id, -1 for ids not owned here
+        (:meth:`tokensim_hpc.engine.Domain.find_owned`), when the caller has a way
+        to look ids up (a rebuild need not sort the owned ids again, nor a plan over a
+        part of the network sort that part's). By default the owned ids are sorted.
     edge_local_hint : int32 array, optional
         Local index of edge targets already known to be owned, -2 for targets
         known not to be owned, -1 elsewhere; taken over (not copied) as the
@@ -69,16 +90,13 @@ class HaloPlan:
     """
 
     def __init__(self, comm, owned_gid, edge_gid, directory, mode="neighbor",
-                 edge_local_hint=None, owned_order=None):
+                 edge_local_hint=None, find_owned=None):
         self.comm = comm
         self.mode = mode
         self.n_owned = int(owned_gid.shape[0])
         size = comm.size
-        if owned_order is None:
-            by_gid = np.argsort(owned_gid, kind="stable")
-            sorted_gid = owned_gid[by_gid]
-        else:
-            by_gid, sorted_gid = owned_order
+        if find_owned is None:
+            find_owned = functools.partial(find_in_order, sorted_owned(owned_gid))
         # Edges are mapped in chunks, straight into int32, to keep the peak memory low;
         # only edges without a known local index are searched by id.
         if edge_local_hint is None:
@@ -90,11 +108,9 @@ class HaloPlan:
             part = self.edge_local[s:e]
             unknown = np.flatnonzero(part == -1)
             targets = edge_gid[s:e][unknown]
-            pos = np.searchsorted(sorted_gid, targets)
-            owned = np.zeros(unknown.shape[0], dtype=bool)
-            if self.n_owned:
-                owned = sorted_gid[np.minimum(pos, self.n_owned - 1)] == targets
-            part[unknown[owned]] = by_gid[pos[owned]]
+            local = find_owned(targets)
+            owned = local >= 0
+            part[unknown[owned]] = local[owned]
             remote_parts.append(np.unique(targets[~owned]))
             remote_parts.append(np.unique(edge_gid[s:e][part == -2]))
         remote = np.unique(np.concatenate(remote_parts)) if remote_parts else \
@@ -121,8 +137,9 @@ class HaloPlan:
         self.recv_counts = np.bincount(ghost_owner, minlength=size).astype(np.int64)
         self.send_counts = exchange_counts(comm, self.recv_counts)
         wanted = alltoallv(comm, self.ghost_gid, self.recv_counts, self.send_counts)
-        self.send_idx = by_gid[np.searchsorted(sorted_gid, wanted)] if wanted.size \
-            else np.empty(0, dtype=np.int64)
+        self.send_idx = find_owned(wanted) if wanted.size else np.empty(0, dtype=np.int64)
+        if np.any(self.send_idx < 0):
+            raise RuntimeError("HaloPlan: another rank asked for an agent not owned here")
         self.sources = np.flatnonzero(self.recv_counts).astype(np.int32)
         self.destinations = np.flatnonzero(self.send_counts).astype(np.int32)
         self._rc = self.recv_counts[self.sources].astype(np.int32)

@@ -79,17 +79,14 @@ def shocked_slots(domain, shocked) -> tuple[np.ndarray, np.ndarray]:
     unique, counts = np.unique(shocked, return_counts=True)
     if np.any(counts > 1):
         raise RiskInputError(f"agent id {int(unique[counts > 1][0])} is shocked twice")
-    order, sorted_gid = domain.owned_order  # cached by the domain
-    pos = np.searchsorted(sorted_gid, shocked)
-    mine = np.zeros(shocked.shape[0], dtype=bool)
-    if domain.n_owned:
-        mine = sorted_gid[np.minimum(pos, domain.n_owned - 1)] == shocked
+    local = domain.find_owned(shocked)
+    mine = local >= 0
     owners = allreduce_sum_int(domain.comm, mine.astype(np.int64))
     missing = shocked[owners == 0]
     if missing.size:
         raise RiskInputError(f"shock refused: no agent has id {int(missing[0])} (the network "
                              f"has {domain.n_total} agents, ids 0..{domain.n_total - 1})")
-    return order[pos[mine]], np.flatnonzero(mine)
+    return local[mine], np.flatnonzero(mine)
 
 
 def row_sums(indptr: np.ndarray, values: np.ndarray) -> np.ndarray:

@@ -1,0 +1,62 @@
+"""Sub-domains over a part of the network (Domain.subdomain) and id lookups
+(Domain.find_owned), serially and under mpirun at 2, 3, 4 ranks."""
+
+import numpy as np
+import pytest
+
+from tokensim_hpc.engine import build_domain
+from tokensim_hpc.parallel.mpi import world
+from tokensim_hpc.scenario import resolve
+from tokensim_hpc.timing import Timers
+
+N = 2000
+
+
+def _lookup_ok(domain, ids):
+    local = domain.find_owned(ids)
+    owned = np.isin(ids, domain.gid)
+    return bool(np.array_equal(local >= 0, owned)
+                and np.array_equal(domain.gid[local[owned]], ids[owned]))
+
+
+def _check():
+    """Every rank checks its part; the verdicts are combined (no rank left waiting)."""
+    comm = world()
+    sc = resolve("b1", [f"agents.n={N}", "network.p=0.05"])
+    domain = build_domain(comm, sc, Timers())
+    ids = np.random.default_rng(comm.rank).integers(-3, N + 3, size=500)
+    edges = np.arange(0, int(domain.indptr[-1]), 7, dtype=np.int64)
+    rows = np.searchsorted(domain.indptr, edges, side="right") - 1
+    sub, agents = domain.subdomain(edges)
+    # The sub-domain's own halo delivers its ghosts' ids.
+    column = np.zeros(sub.n_owned + sub.halo.n_ghost)
+    column[:sub.n_owned] = sub.gid
+    sub.halo.exchange(column)
+    sub_rows = np.repeat(np.arange(sub.n_owned), np.diff(sub.indptr))
+    checks = {
+        "lookup": _lookup_ok(domain, ids),
+        "agents ascending": bool(np.all(np.diff(agents) > 0)),
+        "ids": np.array_equal(sub.gid, domain.gid[agents]),
+        "rows kept": set(rows.tolist()) <= set(agents.tolist()),
+        # Every kept edge, with its target, row by row in the same order.
+        "targets": np.array_equal(sub.edge_targets(), domain.edge_targets()[edges]),
+        "row order": np.array_equal(agents[sub_rows], rows),
+        "sub lookup": _lookup_ok(sub, ids),
+        "parent ids in sub": _lookup_ok(sub, domain.gid),  # only the sub's are found
+        "sub halo": np.array_equal(column[sub.n_owned:], sub.halo.ghost_gid),
+    }
+    sub.halo.destroy()
+    domain.halo.destroy()
+    failed = sorted({name for part in comm.allgather(checks) for name, ok in part.items()
+                     if not ok})
+    assert not failed, failed
+
+
+@pytest.mark.mpi(min_size=2)
+@pytest.mark.timeout(120)
+def test_subdomain_across_ranks():
+    _check()
+
+
+def test_subdomain_serial():
+    _check()
