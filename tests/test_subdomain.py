@@ -25,7 +25,7 @@ def _check():
     sc = resolve("b1", [f"agents.n={N}", "network.p=0.05"])
     domain = build_domain(comm, sc, Timers())
     ids = np.random.default_rng(comm.rank).integers(-3, N + 3, size=500)
-    edges = np.arange(0, int(domain.indptr[-1]), 7, dtype=np.int64)
+    edges = np.arange(0, int(domain.indptr[-1]), 97, dtype=np.int64)  # a sparse part
     rows = np.searchsorted(domain.indptr, edges, side="right") - 1
     sub, agents = domain.subdomain(edges)
     # The sub-domain's own halo delivers its ghosts' ids.
