@@ -140,6 +140,18 @@ def trader_orders(const int64_t[::1] rows, const int64_t[::1] indptr,
                     if kind[ahead] == _HERDING:
                         for e in range(indptr[ahead], indptr[ahead + 1]):
                             prefetch_read(&s_old[indices[e]], 0, 3)
+                    elif kind[ahead] == _ARBITRAGEUR:
+                        # Read for arbitrageurs alone: sparse, the hardware does not
+                        # follow them.
+                        prefetch_read(&arb_weight[ahead], 0, 3)
+                        prefetch_read(&pair[ahead], 0, 3)
+                # The neighbour ids of a herding trader further ahead, which the line
+                # above reads (herding rows are too sparse for the hardware prefetcher).
+                if r + 2 * PREFETCH_ROWS < n_rows:
+                    ahead = rows[r + 2 * PREFETCH_ROWS]
+                    if kind[ahead] == _HERDING and indptr[ahead + 1] > indptr[ahead]:
+                        prefetch_read(&indices[indptr[ahead]], 0, 3)
+                        prefetch_read(&indices[indptr[ahead + 1] - 1], 0, 3)
                 i = rows[r]
                 k = kind[i]
                 if k > _FUNDAMENTALIST:
