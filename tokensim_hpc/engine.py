@@ -30,6 +30,9 @@ def _find_within(within: tuple, gid: np.ndarray) -> np.ndarray:
     """A sub-domain's local index of each id (-1: not among its agents), looked up in
     the parent domain: ``within`` = (parent, the agents' local indices there, ascending)."""
     parent, agents = within
+    gid = np.asarray(gid, dtype=np.int64)
+    if not gid.shape[0]:  # (nothing to look up: the parent's ids need not be sorted)
+        return np.empty(0, dtype=np.int64)
     local = parent.find_owned(gid)
     if not agents.shape[0]:
         return np.full(local.shape[0], -1, dtype=np.int64)

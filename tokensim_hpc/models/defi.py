@@ -394,10 +394,11 @@ class Defi:
         self.s, self.s_new = self.s_new, self.s
         rewired = np.zeros(len(COUNT_LABELS))
         if self.network.enabled and tick % self.network.every == 0:
-            with timers("network"), small_pages():
+            with timers("network"):
                 # Obligations stay on their edges.
                 keep = self.payments.credit.owing_edges().edges
-                self.edge_strength, counts = self.network.rewire(tick, keep)
+                with small_pages():  # (the columns reallocated below keep numpy's advice)
+                    self.edge_strength, counts = self.network.rewire(tick, keep)
                 rewired = counts.astype(np.float64)
                 self._resize_ghost_columns()
                 self.payments.cache_edges()
