@@ -142,32 +142,39 @@ cdef inline void acc_add_int(int64_t* acc, int64_t v, uint64_t b) noexcept nogil
     acc[j + 2] += ((<int64_t>(rest >> 32)) ^ s) - s
 
 
+cdef inline double _split(double xj, double scale, double unscale, bint may_underflow,
+                          double* pa, double* pb) noexcept nogil:
+    """The split of ``acc_add_block_top`` of one value: with y = xj * scale,
+    ``pa`` and ``pb`` receive the magic-number sums of its two integers (a = pa's
+    bits - magic's bits, b the same way); returns what the split leaves, 0 exactly
+    when it is exact (one comparison tells: a NaN leaves NaN). ``may_underflow``
+    (S < 0) adds the test that y * unscale gives xj back."""
+    cdef double y = xj * scale, r, rest
+    pa[0] = y + ES_MAGIC
+    r = (y - (pa[0] - ES_MAGIC)) * ES_TWO52
+    pb[0] = r + ES_MAGIC
+    rest = r - (pb[0] - ES_MAGIC)
+    if may_underflow:
+        rest = fabs(rest) + fabs(y * unscale - xj)
+    return rest
+
+
 cdef inline Py_ssize_t _split_block(const double* x, Py_ssize_t n, double scale,
                                     double unscale, bint may_underflow, int64_t* a_sum,
                                     int64_t* b_sum) noexcept nogil:
     """The vector loop of ``acc_add_block_top``: adds the two integers of every value
-    that splits exactly to ``a_sum`` and ``b_sum``; returns how many values did not.
-    Called with a constant ``may_underflow``, so each call site compiles to a loop
-    without that test or with it."""
+    that splits exactly (``_split``) to ``a_sum`` and ``b_sum``; returns how many
+    values did not. Called with a constant ``may_underflow``, so each call site
+    compiles to a loop without that test or with it."""
     cdef Py_ssize_t j, n_left = 0
-    cdef double xj, y, r, pa, pb, rest, magic = ES_MAGIC
+    cdef double pa, pb, magic = ES_MAGIC
     cdef uint64_t magic_bits, ua, ub
     cdef int64_t sa = 0, sb = 0
     memcpy(&magic_bits, &magic, 8)
     for j in range(n):
-        xj = x[j]
-        y = xj * scale
-        pa = y + ES_MAGIC                     # a = pa's bits - magic's bits
-        r = (y - (pa - ES_MAGIC)) * ES_TWO52
-        pb = r + ES_MAGIC                     # b, the same way
-        rest = r - (pb - ES_MAGIC)
-        memcpy(&ua, &pa, 8)
-        memcpy(&ub, &pb, 8)
-        if may_underflow:
-            # Both terms 0: the split is exact and so was y. One comparison, not
-            # two: no branch (a NaN fails it).
-            rest = fabs(rest) + fabs(y * unscale - xj)
-        if rest == 0.0:
+        if _split(x[j], scale, unscale, may_underflow, &pa, &pb) == 0.0:
+            memcpy(&ua, &pa, 8)
+            memcpy(&ub, &pb, 8)
             sa += <int64_t>(ua - magic_bits)
             sb += <int64_t>(ub - magic_bits)
         else:
@@ -204,7 +211,7 @@ cdef inline void acc_add_block_top(int64_t* acc, const double* x, Py_ssize_t n,
     (``top = a if a > top else top`` with a = |x|, which skips NaNs).
     """
     cdef Py_ssize_t j, n_left
-    cdef double xj, y, r, scale, unscale
+    cdef double scale, unscale, pa, pb
     cdef uint64_t bits
     cdef int64_t e, S, a_sum, b_sum
     if CHECK_TOP:
@@ -230,12 +237,9 @@ cdef inline void acc_add_block_top(int64_t* acc, const double* x, Py_ssize_t n,
     acc_add_int(acc, a_sum, <uint64_t>(1074 - S))
     acc_add_int(acc, b_sum, <uint64_t>(1022 - S))
     j = 0
-    while n_left:
-        xj = x[j]
-        y = xj * scale
-        r = (y - ((y + ES_MAGIC) - ES_MAGIC)) * ES_TWO52
-        if not (fabs(r - ((r + ES_MAGIC) - ES_MAGIC)) + fabs(y * unscale - xj) == 0.0):
-            acc_add(acc, xj)
+    while n_left:  # the values the split left, by the same test
+        if not (_split(x[j], scale, unscale, S < 0, &pa, &pb) == 0.0):
+            acc_add(acc, x[j])
             n_left -= 1
         j += 1
 

@@ -19,7 +19,7 @@ from .models import b1 as b1_model
 from .models import defi as defi_model
 from .network import LocalNetwork, rewire_small_world
 from .parallel.directory import Directory
-from .parallel.halo import GhostDirectory, HaloPlan, find_in_order, sorted_owned
+from .parallel.halo import GhostDirectory, HaloPlan, find_in_order, find_sorted, sorted_owned
 from .parallel.knn import distributed_knn
 from .parallel.mpi import allreduce_max_int, allreduce_min_max, barrier, wtime
 from .parallel.partition import hilbert_partition
@@ -33,11 +33,8 @@ def _find_within(within: tuple, gid: np.ndarray) -> np.ndarray:
     gid = np.asarray(gid, dtype=np.int64)
     if not gid.shape[0]:  # (nothing to look up: the parent's ids need not be sorted)
         return np.empty(0, dtype=np.int64)
-    local = parent.find_owned(gid)
-    if not agents.shape[0]:
-        return np.full(local.shape[0], -1, dtype=np.int64)
-    pos = np.minimum(np.searchsorted(agents, local), agents.shape[0] - 1)
-    return np.where((local >= 0) & (agents[pos] == local), pos, -1)
+    # (An id not owned by the parent is -1 there, and -1 is never among the agents.)
+    return find_sorted(agents, parent.find_owned(gid))
 
 
 @dataclass

@@ -33,15 +33,22 @@ def sorted_owned(owned_gid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return by_gid, owned_gid[by_gid]
 
 
+def find_sorted(values: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Place of each key in the ascending array ``values`` (unique), -1 for keys that
+    are not there. Local."""
+    keys = np.asarray(keys)
+    if not values.shape[0]:
+        return np.full(keys.shape[0], -1, dtype=np.int64)
+    pos = np.minimum(np.searchsorted(values, keys), values.shape[0] - 1)
+    return np.where(values[pos] == keys, pos, -1)
+
+
 def find_in_order(owned_order: tuple[np.ndarray, np.ndarray], gid: np.ndarray) -> np.ndarray:
     """Local index of each id in ``gid`` from :func:`sorted_owned`'s pair, -1 for ids
     not among them. Local."""
     by_gid, sorted_gid = owned_order
-    gid = np.asarray(gid, dtype=np.int64)
-    if not sorted_gid.shape[0]:
-        return np.full(gid.shape[0], -1, dtype=np.int64)
-    pos = np.minimum(np.searchsorted(sorted_gid, gid), sorted_gid.shape[0] - 1)
-    return np.where(sorted_gid[pos] == gid, by_gid[pos], -1)
+    pos = find_sorted(sorted_gid, np.asarray(gid, dtype=np.int64))
+    return np.where(pos >= 0, by_gid[pos], -1)
 
 
 def rows_without_ghosts(edge_local: np.ndarray, indptr: np.ndarray, n_owned: int) -> np.ndarray:
@@ -376,8 +383,8 @@ class GhostDirectory:
         gid = np.asarray(gid, dtype=np.int64)
         if self.fallback is None:
             return self._owner[np.searchsorted(self._gid, gid)]
-        pos = np.minimum(np.searchsorted(self._gid, gid), max(self._gid.shape[0] - 1, 0))
-        known = self._gid[pos] == gid if self._gid.shape[0] else np.zeros(gid.shape, bool)
+        pos = find_sorted(self._gid, gid)
+        known = pos >= 0
         owner = np.empty(gid.shape[0], dtype=np.int64)
         owner[known] = self._owner[pos[known]]
         owner[~known] = self.fallback.lookup(gid[~known])
