@@ -71,14 +71,14 @@ def main() -> None:
     # (agent_moments gets a fresh copy of the (dev, 1/sd) pairs: the timed parts after
     # it use the day's.)
     state = [x.copy() for x in (r.wealth_prev, r.mean, r.var, r.cov, r._dev_isd)]
+    total_wealth = comm.allreduce(float(r.wealth_prev.sum()))  # (a scale only; not timed)
     out["exposure_ms"] = best(lambda: m.exposure.sample(owing, r.wealth_prev, None,
-                                                        r.total_wealth))
+                                                        total_wealth))
     out["r_sys_ms"] = best(lambda: r.sample(m.holdings, m.slot_value))
     prev, mean, var, cov, dev_isd = state
     dbar = r.last[1]
     out["agent_moments_ms"] = best(lambda: r.kr.agent_moments(
-        m.holdings, m.slot_value, prev, mean, var, r.lam, dev_isd.copy(),
-        new_accumulators(1)[0]))
+        m.holdings, m.slot_value, prev, mean, var, r.lam, dev_isd.copy()))
     out["halo_ms"] = best(lambda: d.halo.exchange(dev_isd.view(np.complex128).reshape(-1)))
     out["edge_correlations_ms"] = best(lambda: r.kr.edge_correlations(
         d.indptr, d.indices, dev_isd, cov, r.lam, np.zeros(0), r.degree, dbar,

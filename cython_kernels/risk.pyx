@@ -9,7 +9,7 @@ from libc.float cimport DBL_MAX
 from libc.math cimport fabs, sqrt
 from libc.stdint cimport int32_t, int64_t
 
-from _exactsum cimport acc_add_block, acc_add_block_top
+from _exactsum cimport acc_add_block_top
 from _fastmath cimport prefetch_read
 
 DEF BLOCK = 256
@@ -29,17 +29,19 @@ def edge_correlations(const int64_t[::1] indptr, const int32_t[::1] indices,
     for a zero standard deviation; side by side, so that a long-range edge
     costs one cache miss, not two). For the edge e = i -> j:
 
-        cov[e] <- lam * cov[e] + (1 - lam) * (dev_i * dev_j)
+        cov[e] <- lam * cov[e] + ((1 - lam) * dev_i) * dev_j
 
     (an exponentially weighted covariance of the two agents' returns, dev
     being each return's deviation from its running mean), and
 
-        row_sum[i] = w_i = sum over the row, in edge order, of
-                     cov[e] * ((1/sd_i) * (1/sd_j))
+        row_sum[i] = w_i = (1/sd_i) * (sum over the row, in edge order, of
+                                       cov[e] * (1/sd_j))
 
-    (the correlations w_ij, by products rather than divisions; an edge with
-    a zero 1/sd at either end, no measurable or an infinite variance, adds
-    c * 0 = 0, c being finite for the deviations ``agent_moments`` gives).
+    (the correlations w_ij summed, by products rather than divisions, with
+    the row's factors (1 - lam) dev_i and 1/sd_i taken out of the edge loop;
+    a zero 1/sd, no measurable or an infinite variance, makes an edge's term
+    c * 0 = 0 or the row's sum 0, the terms being finite for the deviations
+    ``agent_moments`` gives: |dev_j| is within a few sd_j).
     Then, exactly, acc row 0 += sum_i w_i (d_i - dbar)^2 and acc
     row 1 += sum_i w_i, with d_i = degree[i] (staged a block of rows at a
     time: the same exact sums as one add each). An empty ``row_sum`` means
@@ -64,7 +66,7 @@ def edge_correlations(const int64_t[::1] indptr, const int32_t[::1] indices,
             top1 = 0.0
             for i in range(start, stop):
                 w = 0.0
-                dev_i = pairs[2 * i]
+                dev_i = a * pairs[2 * i]
                 isd_i = pairs[2 * i + 1]
                 # The same loop twice, with and without a prefetch: long-range edges
                 # gather from anywhere in the slots and a miss stalls, so each edge asks
@@ -74,17 +76,18 @@ def edge_correlations(const int64_t[::1] indptr, const int32_t[::1] indices,
                     for e in range(indptr[i], indptr[i + 1]):
                         prefetch_read(pairs + 2 * idx[e + PREFETCH_EDGES], 0, 3)
                         j = idx[e]
-                        c = lam * cv[e] + a * (dev_i * pairs[2 * j])
+                        c = lam * cv[e] + dev_i * pairs[2 * j]
                         cv[e] = c
-                        # No branch: a zero 1/sd at either end makes the term c * 0 = 0
-                        # (c is finite: agent_moments sends a non-finite deviation as 0).
-                        w = w + c * (isd_i * pairs[2 * j + 1])
+                        # No branch: a zero 1/sd makes the term c * 0 = 0 (c is finite:
+                        # agent_moments sends a non-finite deviation as 0).
+                        w = w + c * pairs[2 * j + 1]
                 else:
                     for e in range(indptr[i], indptr[i + 1]):
                         j = idx[e]
-                        c = lam * cv[e] + a * (dev_i * pairs[2 * j])
+                        c = lam * cv[e] + dev_i * pairs[2 * j]
                         cv[e] = c
-                        w = w + c * (isd_i * pairs[2 * j + 1])
+                        w = w + c * pairs[2 * j + 1]
+                w = w * isd_i
                 if want_rows:
                     row_sum[i] = w
                 dd = degree[i] - dbar
@@ -100,7 +103,7 @@ def edge_correlations(const int64_t[::1] indptr, const int32_t[::1] indices,
 
 def agent_moments(const double[:, ::1] holdings, const double[::1] slot_value,
                   double[::1] wealth_prev, double[::1] mean, double[::1] var, double lam,
-                  double[:, ::1] dev_isd, int64_t[::1] acc_wealth):
+                  double[:, ::1] dev_isd):
     """One sample of every owned agent's return and its running moments. Local.
 
     W_i = sum over slots, in slot order, of holdings[s, i] * slot_value[s]
@@ -111,8 +114,7 @@ def agent_moments(const double[:, ::1] holdings, const double[::1] slot_value,
     dev_isd[i] = (dev, 1 / sqrt(var[i])), the first 0 when dev is not finite
     and the second 0 when sqrt(var[i]) is below SD_MIN (no measurable
     variance) or not finite, side by side for one halo
-    exchange of pairs and the edge kernel. The W_i are also added exactly
-    into ``acc_wealth`` (one accumulator row): the economy's wealth.
+    exchange of pairs and the edge kernel.
     """
     cdef Py_ssize_t i, s, start, stop, n = holdings.shape[1], n_slots = holdings.shape[0]
     cdef double r, x, v, sd, w, wp, m, vr, q, a = 1.0 - lam
@@ -152,7 +154,6 @@ def agent_moments(const double[:, ::1] holdings, const double[::1] slot_value,
                 sd = sqrt(vr)
                 q = 1.0 / sd
                 pd[2 * i + 1] = q if sd >= _SD_MIN else 0.0
-            acc_add_block(&acc_wealth[0], buf, stop - start)
 
 
 def in_ties(const int32_t[::1] indices, double[::1] ties):

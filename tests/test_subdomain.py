@@ -48,7 +48,16 @@ def _check(part="every 97th edge"):
         "sub lookup": _lookup_ok(sub, ids),
         "parent ids in sub": _lookup_ok(sub, domain.gid),  # only the sub's are found
         "sub halo": np.array_equal(column[sub.n_owned:], sub.halo.ghost_gid),
+        "interior and boundary rows": all(
+            np.array_equal(a, b) for a, b in zip((sub.interior_rows, sub.boundary_rows),
+                                                 sub.halo.split_rows(sub.indptr), strict=True)),
     }
+    # A second sub-domain takes over the parent's map of places: the first one's lookups
+    # search instead, with the same answers.
+    other, _ = domain.subdomain(np.arange(1, int(domain.indptr[-1]), 13, dtype=np.int64))
+    checks["sub lookup, newer sub-domain"] = _lookup_ok(sub, ids) and _lookup_ok(sub, domain.gid)
+    checks["newer sub lookup"] = _lookup_ok(other, ids) and _lookup_ok(other, domain.gid)
+    other.halo.destroy()
     sub.halo.destroy()
     domain.halo.destroy()
     failed = sorted({name for part in comm.allgather(checks) for name, ok in part.items()

@@ -31,10 +31,18 @@ def _find_within(within: tuple, gid: np.ndarray) -> np.ndarray:
     the parent domain: ``within`` = (parent, the agents' local indices there, ascending)."""
     parent, agents = within
     gid = np.asarray(gid, dtype=np.int64)
-    if not gid.shape[0]:  # (nothing to look up: the parent's ids need not be sorted)
-        return np.empty(0, dtype=np.int64)
+    if not gid.shape[0] or not agents.shape[0]:
+        # (Nothing to look up or nothing to find: the parent's ids need not be sorted.)
+        return np.full(gid.shape[0], -1, dtype=np.int64)
     # (An id not owned by the parent is -1 there, and -1 is never among the agents.)
-    return find_sorted(agents, parent.find_owned(gid))
+    local = parent.find_owned(gid)
+    places = parent.places_of(agents)
+    if places is None:  # the parent's map serves a newer sub-domain: search
+        return find_sorted(agents, local)
+    # The map is right at the agents' slots only: a slot outside them reads a stale
+    # place, which the comparison turns into -1.
+    place = np.minimum(places[np.maximum(local, 0)], agents.shape[0] - 1)
+    return np.where((local >= 0) & (agents[place] == local), place, -1).astype(np.int64)
 
 
 @dataclass
@@ -85,6 +93,24 @@ class Domain:
         if self.within is None:
             return find_in_order(self.owned_order, gid)
         return _find_within(self.within, gid)
+
+    def map_places(self, agents: np.ndarray) -> np.ndarray:
+        """An int32 map over the owned slots with map[agents[k]] = k, for ``agents``
+        (owned slots, each once): a sub-domain's places found by a gather, not a
+        search. One buffer, kept between calls (a fresh one would fault its pages in
+        every call); right only at those slots, until the next call. Local."""
+        places = self.__dict__.get("_places")
+        if places is None or places.shape[0] != self.n_owned:
+            places = np.zeros(self.n_owned, dtype=np.int32)
+        places[agents] = np.arange(agents.shape[0], dtype=np.int32)
+        self._places, self._places_for = places, agents
+        return places
+
+    def places_of(self, agents: np.ndarray) -> np.ndarray | None:
+        """:meth:`map_places`'s map when it was made last for this very ``agents``
+        array, else None. Local."""
+        return self.__dict__["_places"] if self.__dict__.get("_places_for") is agents \
+            else None
 
     @property
     def n_owned(self) -> int:
@@ -174,17 +200,22 @@ class Domain:
         agents = np.flatnonzero(member)
         del member
         gid = self.gid[agents]
+        places = self.map_places(agents)
         # Targets owned here are found by their local index, not searched by id.
         hint = np.full(edges.shape[0], -2, dtype=np.int32)  # ghosts: other ranks' agents
-        hint[owned] = np.searchsorted(agents, slots[owned])
+        hint[owned] = places[slots[owned]]
         within = (self, agents)
         plan = HaloPlan(self.comm, gid, targets, GhostDirectory(self.halo, ghosts), "p2p",
                         edge_local_hint=hint,
                         find_owned=functools.partial(_find_within, within))
+        sub_rows = places[rows]  # each edge's row in the sub-domain (ascending)
         indptr = np.zeros(agents.shape[0] + 1, dtype=np.int64)
-        np.cumsum(np.bincount(np.searchsorted(agents, rows), minlength=agents.shape[0]),
-                  out=indptr[1:])
-        interior, boundary = plan.split_rows(indptr)
+        np.cumsum(np.bincount(sub_rows, minlength=agents.shape[0]), out=indptr[1:])
+        # Rows with an edge to a ghost: counted per row (HaloPlan.split_rows's answer,
+        # without a pass of its own over the rows).
+        to_ghost = np.bincount(sub_rows[plan.edge_local >= agents.shape[0]],
+                               minlength=agents.shape[0])
+        interior, boundary = np.flatnonzero(to_ghost == 0), np.flatnonzero(to_ghost)
         sub = Domain(comm=self.comm, n_total=self.n_total, offset=-1, cuts=self.cuts,
                      gid=gid, x=self.x[agents], y=self.y[agents], indptr=indptr,
                      indices=plan.edge_local,

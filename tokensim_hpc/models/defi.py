@@ -391,6 +391,7 @@ class Defi:
         holdings = totals[n_types * n_slots:]
         # Wealth at the new pool prices: a few numbers, the same on every rank.
         wealth_by_type = (held_by_type * self.slot_value).sum(axis=1)
+        total_wealth = float((holdings * self.slot_value).sum())
         self.s, self.s_new = self.s_new, self.s
         rewired = np.zeros(len(COUNT_LABELS))
         if self.network.enabled and tick % self.network.every == 0:
@@ -407,10 +408,11 @@ class Defi:
             with timers("risk"):
                 self.risk.sample(self.holdings, self.slot_value)
                 credit = self.payments.credit
-                # The sample's wealth, summed slot by slot as agent_wealth does.
+                # The sample's wealth, summed slot by slot as agent_wealth does; the
+                # economy's from the slots' exact totals.
                 self.exposure.sample(credit.owing_edges(), self.risk.wealth_prev,
                                      credit.liability() if self.exposure.solver == "petsc"
-                                     else None, self.risk.total_wealth)
+                                     else None, total_wealth)
         counts = np.maximum(self.type_counts, 1)
         return {
             "pool_price": self.clearing.copy(), "pool_base": pools.base.copy(),
@@ -420,7 +422,7 @@ class Defi:
             "mean_sentiment": float(sums[-1]) / d.n_total,
             "sentiment_by_type": sentiment_by_type / counts,
             "wealth_by_type": wealth_by_type,
-            "total_wealth": float((holdings * self.slot_value).sum()),
+            "total_wealth": total_wealth,
             "bridge_sent": sent, "bridge_delivered": delivered,
             "bridge_in_flight": self.bridging.book.in_flight(),
             "bridge_vault": self.bridging.book.vault.reshape(-1).copy(),

@@ -35,8 +35,9 @@ run on :meth:`~tokensim_hpc.engine.Domain.subdomain` of the edges that
 carry an obligation and the agents at their ends (an agent outside it has no
 claim, no obligation and no exposure, so it cannot take part in a cascade).
 DebtRank normalises v over that sub-domain; R is rescaled to the economy's
-total value (every agent's wealth plus the claims: three exact sums
-combined, so R equals the whole network's to about 1e-16 relative). With no
+total value (every agent's wealth plus the claims: the economy's wealth and
+two exact sums over the sub-domain combined, so R equals the whole
+network's to about 1e-16 relative). With no
 obligation anywhere, every measure is 0 but the distressed count, which is
 the number of agents in ``risk.stressed``.
 
@@ -115,8 +116,10 @@ class ExposureRisk:
         ``owing``: the edges that carry an obligation (``TradeCredit.owing_edges``:
         CSR positions, what they carry, their rows); ``wealth`` of every owned agent;
         ``liability`` the same obligations on every edge (the PETSc solver's input);
-        ``total_wealth`` the exact sum of ``wealth`` over all agents, when the caller
-        has it (summed here otherwise)."""
+        ``total_wealth`` the economy's wealth, the sum of ``wealth`` over all agents
+        (exactly or to a few ulps, the same on any number of ranks), when the caller
+        has it (summed exactly here otherwise). The model gives the slots' exact
+        totals valued at the pool prices, which saves a pass over every agent."""
         d = self.d
         edges, owed = owing.edges, owing.owed
         if allreduce_sum_int(d.comm, np.array([edges.shape[0]]))[0] == 0:

@@ -61,7 +61,6 @@ class SystemicRisk:
         # State written at once (not left to fault page by page in the first samples):
         # set up with the model, like the holdings.
         self.wealth_prev = np.full(n, 0.0)  # at the last sample: equal to Defi.agent_wealth()
-        self.total_wealth = math.nan  # sum of wealth_prev over all agents (exact)
         self.mean = np.full(n, 0.0)
         self.var = np.full(n, 0.0)
         self.cov = np.full(int(domain.indptr[-1]), 0.0)
@@ -102,8 +101,7 @@ class SystemicRisk:
         ``slot_value``); return (R_sys, mean connectedness, mean correlation over the
         edges), NaN until two samples exist. Collective.
 
-        Also sets ``wealth_prev`` (every owned agent's wealth W_i) and
-        ``total_wealth`` (their exact sum over all agents)."""
+        Also sets ``wealth_prev``: every owned agent's wealth W_i."""
         d, lam = self.d, self.lam
         slots = d.n_owned + d.halo.n_ghost
         if self.degree is None:
@@ -114,22 +112,20 @@ class SystemicRisk:
         if self._dev_isd is None or self._dev_isd.shape[0] != slots:
             self._dev_isd = np.zeros((slots, 2))
         dev_isd = self._dev_isd
-        # Rows: sum_i w_i (d_i - dbar)^2, sum_i w_i, and the wealth sum_i W_i.
-        acc = new_accumulators(3)
         self.kr.agent_moments(holdings, slot_value, self.wealth_prev, self.mean, self.var, lam,
-                              dev_isd, acc[2])
+                              dev_isd)
         self.samples += 1
         if self.samples == 1:
-            # No return yet (r = 0 left the moments at 0).
-            self.total_wealth = float(allreduce_exact(d.comm, acc[2:])[0])
-            return self.last
+            return self.last  # no return yet (r = 0 left the moments at 0)
         # One halo exchange of (dev, 1/sd) pairs, as complex numbers of the same 16 bytes.
         d.halo.exchange(dev_isd.view(np.complex128).reshape(-1))
         s_d, s_d2 = self._degree_sums
         dbar = s_d / d.n_total
+        # Rows: sum_i w_i (d_i - dbar)^2 and sum_i w_i.
+        acc = new_accumulators(2)
         self.kr.edge_correlations(d.indptr, d.indices, dev_isd, self.cov, lam, _NO_ROWS,
                                   self.degree, dbar, acc)
-        spread, s_w, self.total_wealth = (float(v) for v in allreduce_exact(d.comm, acc))
+        spread, s_w = (float(v) for v in allreduce_exact(d.comm, acc))
         r_sys = 1.0 - spread / s_d2 if s_d2 > 0.0 else math.nan
         self.last = (r_sys, dbar, s_w / self.n_edges if self.n_edges else math.nan)
         return self.last

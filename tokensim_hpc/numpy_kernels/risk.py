@@ -19,12 +19,13 @@ def edge_correlations(indptr, indices, dev_isd, cov, lam, row_sum, degree, dbar,
     degree_e = np.diff(indptr)
     src = np.repeat(np.arange(n), degree_e)
     j = indices.astype(np.int64)
-    cov[:] = lam * cov + (1.0 - lam) * (dev[src] * dev[j])
-    w = cov * (isd[src] * isd[j])  # where the scale is 0, w is c * 0 = 0
+    cov[:] = lam * cov + ((1.0 - lam) * dev)[src] * dev[j]
+    w = cov * isd[j]  # where 1/sd is 0, the term is c * 0 = 0
     row = np.zeros(n)
     for c in range(int(degree_e.max(initial=0))):
         rows = np.flatnonzero(degree_e > c)
         row[rows] = row[rows] + w[indptr[rows] + c]
+    row = row * isd[:n]
     if row_sum.shape[0]:  # empty: the w_i are not wanted
         row_sum[:n] = row
     dd = degree - dbar
@@ -32,13 +33,12 @@ def edge_correlations(indptr, indices, dev_isd, cov, lam, row_sum, degree, dbar,
     exactsum.accumulate(row, acc[1])
 
 
-def agent_moments(holdings, slot_value, wealth_prev, mean, var, lam, dev_isd, acc_wealth):
+def agent_moments(holdings, slot_value, wealth_prev, mean, var, lam, dev_isd):
     """Numpy twin of ``risk.agent_moments``."""
     n = holdings.shape[1]
     w = np.zeros(n)
     for s in range(holdings.shape[0]):
         w = w + holdings[s] * slot_value[s]
-    exactsum.accumulate(w, acc_wealth)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         r = np.where(wealth_prev > 0.0, w / wealth_prev - 1.0, 0.0)
     wealth_prev[:] = w
