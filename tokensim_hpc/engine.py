@@ -26,6 +26,12 @@ from .parallel.partition import hilbert_partition
 from .timing import Progress, Timers
 
 
+@functools.cache
+def _compiled_kernels():
+    """The compiled kernels (what the engine itself runs, whatever the model's backend)."""
+    return kernel_loader.load("cython")
+
+
 def _find_within(within: tuple, gid: np.ndarray) -> np.ndarray:
     """A sub-domain's local index of each id (-1: not among its agents), looked up in
     the parent domain: ``within`` = (parent, the agents' local indices there, ascending)."""
@@ -58,8 +64,8 @@ class Domain:
     offset: int
     cuts: np.ndarray
     gid: np.ndarray
-    x: np.ndarray
-    y: np.ndarray
+    x: np.ndarray | None  # positions of the owned agents (None in a sub-domain)
+    y: np.ndarray | None
     indptr: np.ndarray
     indices: np.ndarray
     weights: np.ndarray
@@ -94,21 +100,20 @@ class Domain:
             return find_in_order(self.owned_order, gid)
         return _find_within(self.within, gid)
 
-    def map_places(self, agents: np.ndarray) -> np.ndarray:
-        """An int32 map over the owned slots with map[agents[k]] = k, for ``agents``
-        (owned slots, each once): a sub-domain's places found by a gather, not a
+    def _places_buffer(self) -> np.ndarray:
+        """The int32 map over the owned slots in which :meth:`subdomain` writes its
+        agents' places (map[agents[k]] = k), so that they are found by a gather, not a
         search. One buffer, kept between calls (a fresh one would fault its pages in
-        every call); right only at those slots, until the next call. Local."""
+        every call); right only at the last sub-domain's agents. Local."""
         places = self.__dict__.get("_places")
         if places is None or places.shape[0] != self.n_owned:
-            places = np.zeros(self.n_owned, dtype=np.int32)
-        places[agents] = np.arange(agents.shape[0], dtype=np.int32)
-        self._places, self._places_for = places, agents
+            places = self._places = np.zeros(self.n_owned, dtype=np.int32)
+        self._places_for = None
         return places
 
     def places_of(self, agents: np.ndarray) -> np.ndarray | None:
-        """:meth:`map_places`'s map when it was made last for this very ``agents``
-        array, else None. Local."""
+        """The map of places when the last sub-domain made here is the one of this very
+        ``agents`` array, else None. Local."""
         return self.__dict__["_places"] if self.__dict__.get("_places_for") is agents \
             else None
 
@@ -176,8 +181,10 @@ class Domain:
         a sparse part of the network (the edges that carry an exposure): sums in edge
         order stay independent of the partition, and the work scales with the part,
         not with the whole. ``sub.n_total`` stays the number of agents of the economy
-        (ids keep their range); ``sub.offset`` is not a position (-1). ``rows``: each
-        edge's row (local index of its source), when the caller knows them.
+        (ids keep their range); ``sub.offset`` is not a position (-1), and ``sub.x``
+        and ``sub.y`` are None (the measures on a part do not need positions; they are
+        ``x[agents]`` and ``y[agents]`` here). ``rows``: each edge's row (local index
+        of its source), when the caller knows them.
         """
         edges = np.asarray(edges, dtype=np.int64)
         n = self.n_owned
@@ -192,15 +199,13 @@ class Domain:
         # the kept edges' ghost targets (the halo plan knows where each ghost lives).
         ghosts = np.unique(slots[~owned])
         asked = self.halo.route_to_owners(ghosts).owned
-        # The agents, ascending: marked among the owned slots (sorting them costs more).
-        member = np.zeros(n, dtype=bool)
-        member[rows] = True
-        member[slots[owned]] = True
-        member[asked] = True
-        agents = np.flatnonzero(member)
-        del member
+        # The agents, ascending, marked among the owned slots (sorting them costs more),
+        # with their places in the parent's map.
+        places = self._places_buffer()
+        agents = _compiled_kernels().subsets.ascending_union(n, rows, slots[owned], asked,
+                                                             places)
+        self._places_for = agents
         gid = self.gid[agents]
-        places = self.map_places(agents)
         # Targets owned here are found by their local index, not searched by id.
         hint = np.full(edges.shape[0], -2, dtype=np.int32)  # ghosts: other ranks' agents
         hint[owned] = places[slots[owned]]
@@ -217,7 +222,7 @@ class Domain:
                                minlength=agents.shape[0])
         interior, boundary = np.flatnonzero(to_ghost == 0), np.flatnonzero(to_ghost)
         sub = Domain(comm=self.comm, n_total=self.n_total, offset=-1, cuts=self.cuts,
-                     gid=gid, x=self.x[agents], y=self.y[agents], indptr=indptr,
+                     gid=gid, x=None, y=None, indptr=indptr,
                      indices=plan.edge_local,
                      weights=self.weights[edges] if self.weights.shape[0] else self.weights,
                      uniform_weight=self.uniform_weight, halo=plan, interior_rows=interior,
@@ -233,7 +238,7 @@ class Domain:
 def build_domain(comm, scenario, timers: Timers) -> Domain:
     """Positions, Hilbert partition, k-NN network, rewiring and halo plan. Collective."""
     return_freed_memory()
-    ks = kernel_loader.load("cython")  # initialisation always uses the compiled kernels
+    ks = _compiled_kernels()  # initialisation always uses the compiled kernels
     n_total = scenario.agents.n
     seed = scenario.run.seed
     lo, hi = comm.rank * n_total // comm.size, (comm.rank + 1) * n_total // comm.size

@@ -6,7 +6,7 @@ import importlib
 from types import SimpleNamespace
 
 KERNEL_MODULES = ("b1", "clusters", "defi", "exactsum", "formation", "hilbert", "knn", "risk",
-                  "rng")
+                  "rng", "subsets")
 
 
 def load(backend: str = "cython") -> SimpleNamespace:

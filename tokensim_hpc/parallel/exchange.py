@@ -50,19 +50,40 @@ def alltoallv(comm, send: np.ndarray, send_counts: np.ndarray,
         recv_counts = exchange_counts(comm, send_counts)
     send = np.ascontiguousarray(send)
     width = 1 if send.ndim == 1 else int(np.prod(send.shape[1:]))
-    recv = np.empty((int(recv_counts.sum()),) + send.shape[1:], dtype=send.dtype)
-    if max(int(np.max(send_counts, initial=0)), int(np.max(recv_counts, initial=0))) > _INT_MAX:
-        raise OverflowError("an all-to-all message exceeds 2**31 rows; use more ranks")
-    dtype = mpi_type(send.dtype, width)
+    # Counts and offsets as int32 (MPI's), one array each way: [counts, offsets].
+    sc, rc = _counts_offsets(send_counts), _counts_offsets(recv_counts)
+    recv = np.empty((int(rc[1, -1]) + int(rc[0, -1]),) + send.shape[1:], dtype=send.dtype)
+    dtype = _mpi_type_cached(send.dtype) if width == 1 else mpi_type(send.dtype, width)
     try:
-        sc = np.asarray(send_counts, dtype=np.int32)
-        rc = np.asarray(recv_counts, dtype=np.int32)
-        comm.Alltoallv([send, (sc, displacements(sc).astype(np.int32)), dtype],
-                       [recv, (rc, displacements(rc).astype(np.int32)), dtype])
+        comm.Alltoallv([send, (sc[0], sc[1]), dtype], [recv, (rc[0], rc[1]), dtype])
     finally:
         if width > 1:
             dtype.Free()
     return recv
+
+
+_MPI_TYPES: dict = {}
+
+
+def _mpi_type_cached(dtype: np.dtype):
+    """:func:`mpi_type` of one element (a predefined datatype: nothing to free)."""
+    t = _MPI_TYPES.get(dtype)
+    if t is None:
+        t = _MPI_TYPES[dtype] = mpi_type(dtype)
+    return t
+
+
+def _counts_offsets(counts: np.ndarray) -> np.ndarray:
+    """[counts, exclusive prefix sums] as one int32 (2, ranks) array; an OverflowError
+    when a count or an offset does not fit MPI's int."""
+    counts = np.asarray(counts, dtype=np.int64)
+    out = np.zeros((2, counts.shape[0]), dtype=np.int64)
+    out[0] = counts
+    np.cumsum(counts[:-1], out=out[1, 1:])
+    if counts.shape[0] and max(int(counts.max()), int(out[1, -1])) > _INT_MAX:
+        raise OverflowError("an all-to-all message or its offset reaches 2**31 rows (MPI "
+                            "counts and offsets are int); use more ranks")
+    return out.astype(np.int32)
 
 
 def alltoallv_columns(comm, columns: dict, send_counts: np.ndarray) -> dict:
