@@ -164,3 +164,39 @@ def in_ties(const int32_t[::1] indices, double[::1] ties):
     with nogil:
         for e in range(m):
             ties[indices[e]] += 1.0
+
+
+def transpose_sums(const double[::1] b, const int64_t[::1] index, const double[::1] coef,
+                   const int64_t[::1] starts, const int64_t[::1] rows, double[::1] out):
+    """Segment sums of products: for every segment s, the terms p from ``starts[s]`` to
+    ``starts[s + 1]`` (the last one to the end of ``index``), each
+    coef[p] * b[index[p]], added in segment order from the first term
+    (((t0 + t1) + t2) + ...), into out[rows[s]]. The other entries of ``out`` are
+    left as they are. Local. (The sums of :class:`ExactTranspose`'s products:
+    one pass, no array of terms.)
+
+    Every segment must hold at least one term: ``starts`` strictly increasing
+    and below the number of terms.
+    """
+    cdef Py_ssize_t s, p, end, m = index.shape[0], k = starts.shape[0]
+    cdef double acc
+    if coef.shape[0] != m or rows.shape[0] != k:
+        raise ValueError("transpose_sums: coef must match index and rows must match starts")
+    for s in range(k):
+        end = starts[s + 1] if s + 1 < k else m
+        if starts[s] >= end or starts[s] < 0:
+            raise ValueError("transpose_sums: every segment needs a term (starts strictly "
+                             "increasing, below the number of terms)")
+        if rows[s] < 0 or rows[s] >= out.shape[0]:
+            raise ValueError(f"transpose_sums: row {rows[s]} outside out")
+    for p in range(m):
+        if index[p] < 0 or index[p] >= b.shape[0]:
+            raise ValueError(f"transpose_sums: index {index[p]} outside b")
+    with nogil:
+        for s in range(k):
+            end = starts[s + 1] if s + 1 < k else m
+            p = starts[s]
+            acc = coef[p] * b[index[p]]
+            for p in range(starts[s] + 1, end):
+                acc = acc + coef[p] * b[index[p]]
+            out[rows[s]] = acc

@@ -133,3 +133,47 @@ def test_r_sys_equals_a_reference_from_the_snapshots(tmp_path):
         assert dbar_rec[tick - 1] == dbar
         assert np.all(r_sys[tick - 1:tick + 7] == r_sys[tick - 1])  # held until the next
     assert np.ptp(r_sys[15:]) > 0 and np.all(r_sys[15:] < 1.0)
+
+
+@pytest.mark.parametrize("k, longest", [(0, 1), (1, 1), (300, 3), (50, 400)])
+def test_transpose_sums_twin_equal(k, longest):
+    rs = np.random.default_rng(k + longest)
+    length = rs.integers(1, longest + 1, k)
+    starts = np.zeros(k, dtype=np.int64)
+    np.cumsum(length[:-1], out=starts[1:])
+    m = int(length.sum())
+    b = rs.standard_normal(40) * 10.0 ** rs.integers(-8, 8, 40)
+    index = rs.integers(0, 40, m).astype(np.int64)
+    coef = rs.uniform(0, 3, m)
+    rows = rs.permutation(k + 5)[:k].astype(np.int64)
+    out = []
+    for mod in (cy, tw):
+        y = np.full(k + 5, 7.0)  # entries outside rows are left as they are
+        mod.transpose_sums(b, index, coef, starts, rows, y)
+        out.append(y)
+    np.testing.assert_array_equal(out[0], out[1])
+    # By hand: each segment added in order from its first term.
+    want = np.full(k + 5, 7.0)
+    for s in range(k):
+        terms = coef[starts[s]:starts[s] + length[s]] * b[index[starts[s]:starts[s] + length[s]]]
+        acc = terms[0]
+        for t in terms[1:]:
+            acc = acc + t
+        want[rows[s]] = acc
+    np.testing.assert_array_equal(out[0], want)
+
+
+@pytest.mark.parametrize("mod", [cy, tw])
+def test_transpose_sums_refuses_bad_segments(mod):
+    b, coef = np.ones(4), np.ones(3)
+    index = np.array([0, 1, 2], dtype=np.int64)
+    y = np.zeros(4)
+    with pytest.raises(ValueError, match="segment"):  # an empty segment
+        mod.transpose_sums(b, index, coef, np.array([0, 0], dtype=np.int64),
+                           np.array([0, 1], dtype=np.int64), y)
+    with pytest.raises(ValueError, match="outside b"):
+        mod.transpose_sums(b, np.array([0, 1, 9], dtype=np.int64), coef,
+                           np.array([0], dtype=np.int64), np.array([0], dtype=np.int64), y)
+    with pytest.raises(ValueError, match="outside out"):
+        mod.transpose_sums(b, index, coef, np.array([0], dtype=np.int64),
+                           np.array([4], dtype=np.int64), y)

@@ -26,12 +26,6 @@ from .parallel.partition import hilbert_partition
 from .timing import Progress, Timers
 
 
-@functools.cache
-def _compiled_kernels():
-    """The compiled kernels (what the engine itself runs, whatever the model's backend)."""
-    return kernel_loader.load("cython")
-
-
 def _find_within(within: tuple, gid: np.ndarray) -> np.ndarray:
     """A sub-domain's local index of each id (-1: not among its agents), looked up in
     the parent domain: ``within`` = (parent, the agents' local indices there, ascending)."""
@@ -202,7 +196,7 @@ class Domain:
         # The agents, ascending, marked among the owned slots (sorting them costs more),
         # with their places in the parent's map.
         places = self._places_buffer()
-        agents = _compiled_kernels().subsets.ascending_union(n, rows, slots[owned], asked,
+        agents = kernel_loader.compiled().subsets.ascending_union(n, rows, slots[owned], asked,
                                                              places)
         self._places_for = agents
         gid = self.gid[agents]
@@ -238,7 +232,7 @@ class Domain:
 def build_domain(comm, scenario, timers: Timers) -> Domain:
     """Positions, Hilbert partition, k-NN network, rewiring and halo plan. Collective."""
     return_freed_memory()
-    ks = _compiled_kernels()  # initialisation always uses the compiled kernels
+    ks = kernel_loader.compiled()  # initialisation always uses the compiled kernels
     n_total = scenario.agents.n
     seed = scenario.run.seed
     lo, hi = comm.rank * n_total // comm.size, (comm.rank + 1) * n_total // comm.size

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 from types import SimpleNamespace
 
@@ -23,3 +24,11 @@ def load(backend: str = "cython") -> SimpleNamespace:
     except ImportError as exc:
         raise ImportError(f"{exc}; build the Cython kernels with `make build` "
                           "(or `python setup.py build_ext --inplace`)") from exc
+
+
+@functools.cache
+def compiled() -> SimpleNamespace:
+    """The compiled kernels, loaded once: what the engine and the risk measures' own
+    machinery run whatever the model's ``engine.backend`` (initialisation, sub-domains,
+    transposed products)."""
+    return load("cython")

@@ -55,3 +55,27 @@ def agent_moments(holdings, slot_value, wealth_prev, mean, var, lam, dev_isd):
 def in_ties(indices, ties):
     """Numpy twin of ``risk.in_ties``."""
     ties += np.bincount(indices, minlength=ties.shape[0])
+
+
+def transpose_sums(b, index, coef, starts, rows, out):
+    """Numpy twin of ``risk.transpose_sums``: the segments' terms added position by
+    position across all segments (term c of every segment longer than c), which is
+    each segment's order."""
+    m, k = index.shape[0], starts.shape[0]
+    if coef.shape[0] != m or rows.shape[0] != k:
+        raise ValueError("transpose_sums: coef must match index and rows must match starts")
+    ends = np.append(starts[1:], m).astype(np.int64)
+    length = ends - starts
+    if np.any(length <= 0) or (k and starts[0] < 0):
+        raise ValueError("transpose_sums: every segment needs a term (starts strictly "
+                         "increasing, below the number of terms)")
+    if k and (rows.min() < 0 or rows.max() >= out.shape[0]):
+        raise ValueError("transpose_sums: a row is outside out")
+    if m and (index.min() < 0 or index.max() >= b.shape[0]):
+        raise ValueError("transpose_sums: an index is outside b")
+    terms = coef * b[index]
+    acc = terms[starts]
+    for c in range(1, int(length.max(initial=0))):
+        seg = np.flatnonzero(length > c)
+        acc[seg] = acc[seg] + terms[starts[seg] + c]
+    out[rows] = acc

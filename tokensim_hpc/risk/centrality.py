@@ -42,10 +42,9 @@ In-strength is computed bit-identically on any rank count, as W^T 1 by
 weights are brought to its owner (edges to ghosts routed by
 :meth:`~tokensim_hpc.parallel.halo.HaloPlan.route_to_owners`, one all-to-all)
 and added in one order that does not depend on the partition, that of
-(source agent id, place of the edge in the source's row), by
-``numpy.add.reduceat`` over the same sequence of values on every rank
-count; edges of weight 0 are kept as terms (``skip_zeros=False``: leaving
-them out could regroup numpy's pairwise sums in their last bits). (A PETSc
+(source agent id, place of the edge in the source's row), one after the
+other, over the same sequence of values on every rank count; edges of
+weight 0 are kept as terms (``skip_zeros=False``). (A PETSc
 MatMultTranspose of ones would be one line, but PETSc sums the diagonal and
 off-diagonal blocks of a row apart, so the last bits would depend on the
 partition.) Out-strengths are row sums of owned rows, also bit-identical.

@@ -10,11 +10,12 @@ edges (duplicate edges add up, a self edge counts like any other). It is
 what a PETSc MatMultTranspose computes, but PETSc sums each row's diagonal
 and off-diagonal blocks apart, so its last bits depend on the partition.
 Here the terms of each j are added in one order that does not depend on it,
-that of (source agent id, place of the edge in the source's row), by
-``numpy.add.reduceat`` over the same sequence of values on every rank count
-(each j one segment holding exactly its terms). The products w_e x_i are
-formed by the rank that owns i, the same multiplications everywhere; so y
-is bit-identical on 1, 2, 3 or 4 ranks (or any other number).
+that of (source agent id, place of the edge in the source's row), one
+after the other from the first (the Cython kernel ``risk.transpose_sums``,
+one pass over the terms, with its numpy twin) over the same sequence of
+values on every rank count. The products w_e x_i are formed by the rank
+that owns i, the same multiplications everywhere; so y is bit-identical on
+1, 2, 3 or 4 ranks (or any other number).
 
 Work is done once per weight pattern. At construction (and on :meth:`update`
 when an edge's target or the set of edges that take part changed) the edges
@@ -26,11 +27,9 @@ sorted once. A product then moves only the values w_e x_i of those edges,
 one all-to-all, and adds everything up in the stored order.
 
 Only edges with w_e != 0 take part (a sparse weight pattern is cheap) unless
-``skip_zeros=False``. For finite x the two agree except possibly in the last
-bits: numpy adds a segment pairwise, its groups set by the positions of the
-terms, so leaving a zero term out can regroup the terms after it (both are
-bit-identical across rank counts). ``in_strength`` keeps the zeros: its terms,
-and their order, are those of its earlier implementation.
+``skip_zeros=False``. For finite x the two agree but for the sign of a zero
+sum (a term 0 * x_i added to -0.0 makes +0.0); both are bit-identical across
+rank counts.
 
 The class has the shape of :class:`~tokensim_hpc.linalg.ExposureMatrix`'s
 product interface (``mult_transpose``, ``update``, ``destroy``, ``n_entries``),
@@ -44,6 +43,7 @@ import weakref
 
 import numpy as np
 
+from .. import kernels
 from ..errors import RiskInputError
 from ..parallel.mpi import allreduce_any, allreduce_max_int
 from ._inputs import edge_column
@@ -96,7 +96,7 @@ class ExactTranspose:
             for attr in self._SHARED:
                 setattr(self, attr, getattr(like, attr))
             self._coef = like._coef.copy()  # written in place by update
-            self._b, self._terms = np.empty_like(like._b), np.empty_like(like._terms)
+            self._b = np.empty_like(like._b)
         self.update(weight)
 
     # -- set-up
@@ -173,9 +173,9 @@ class ExactTranspose:
         self._rem_src = source[rem]
         self._rem_w = w[self._rem_edge]
         self._route = route
-        # Buffers of the products (kept: a new array per product costs page faults).
+        # The products' values, owned and received (kept: a new array per product costs
+        # page faults).
         self._b = np.empty(n + route.n_recv)
-        self._terms = np.empty(index.shape[0])
         counts = np.bincount(all_target, minlength=n)
         self._rows = np.flatnonzero(counts)  # agents with at least one term
         starts = np.zeros(n + 1, dtype=np.int64)
@@ -195,18 +195,12 @@ class ExactTranspose:
             raise ValueError(f"ExactTranspose: x must have one value per owned agent ({n}), "
                              f"got shape {x.shape}")
         (got,) = self._route.send(self._rem_w * x[self._rem_src], in_route_order=True)
-        b, terms = self._b, self._terms
+        b = self._b
         b[:n] = x
         b[n:] = got
-        np.take(b, self._index, out=terms)
-        np.multiply(terms, self._coef, out=terms)
-        if not self._rows.size:
-            return np.zeros(n)
-        sums = np.add.reduceat(terms, self._starts)
-        if self._rows.size == n:
-            return sums
         y = np.zeros(n)
-        y[self._rows] = sums
+        kernels.compiled().risk.transpose_sums(b, self._index, self._coef, self._starts,
+                                               self._rows, y)
         return y
 
     @property
