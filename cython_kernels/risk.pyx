@@ -5,6 +5,8 @@ Local; no MPI. Every per-row sum runs in edge order, so the results do not
 depend on the partition (a row is never split between ranks).
 """
 
+import numpy as np
+
 from libc.float cimport DBL_MAX
 from libc.math cimport fabs, sqrt
 from libc.stdint cimport int32_t, int64_t
@@ -200,3 +202,98 @@ def transpose_sums(const double[::1] b, const int64_t[::1] index, const double[:
             for p in range(starts[s] + 1, end):
                 acc = acc + coef[p] * b[index[p]]
             out[rows[s]] = acc
+
+
+cdef inline void _sift_down(int64_t *order, const int64_t *key, Py_ssize_t root,
+                            Py_ssize_t size) noexcept nogil:
+    """Heap of ``order`` by key (largest on top): move order[root] down into place."""
+    cdef Py_ssize_t child
+    cdef int64_t top = order[root]
+    while 2 * root + 1 < size:
+        child = 2 * root + 1
+        if child + 1 < size and key[order[child + 1]] > key[order[child]]:
+            child += 1
+        if key[order[child]] <= key[top]:
+            break
+        order[root] = order[child]
+        root = child
+    order[root] = top
+
+
+cdef inline void _sort_by_key(int64_t *order, const int64_t *key,
+                              Py_ssize_t size) noexcept nogil:
+    """Sort ``order`` (term numbers) by their unique keys, ascending: insertion for the
+    short runs transposed products have, heapsort beyond (no quadratic case)."""
+    cdef Py_ssize_t i, j
+    cdef int64_t t
+    if size <= 32:
+        for i in range(1, size):
+            t = order[i]
+            j = i
+            while j > 0 and key[order[j - 1]] > key[t]:
+                order[j] = order[j - 1]
+                j -= 1
+            order[j] = t
+        return
+    for i in range(size // 2 - 1, -1, -1):
+        _sift_down(order, key, i, size)
+    for i in range(size - 1, 0, -1):
+        t = order[0]
+        order[0] = order[i]
+        order[i] = t
+        _sift_down(order, key, 0, i)
+
+
+def transpose_order(int64_t n, const int64_t[::1] target, const int64_t[::1] key):
+    """The order of a transposed product's terms: (order, rows, starts). Local.
+
+    ``order`` lists the terms (indices into ``target`` and ``key``) by target,
+    then by key (the keys must be unique): what ``numpy.lexsort((key, target))``
+    gives. ``rows`` are the targets that have terms, ascending, and ``starts``
+    where each one's terms begin in ``order``. Targets must be in [0, n).
+
+    A counting sort by target (one pass to count, one to place) and a sort of
+    each target's few terms by key, instead of a sort of all of them.
+    """
+    cdef Py_ssize_t m = target.shape[0], i, r
+    cdef int64_t t
+    if key.shape[0] != m:
+        raise ValueError("transpose_order: target and key must have the same length")
+    counts_arr = np.zeros(n + 1, dtype=np.int64)
+    cdef int64_t[::1] counts = counts_arr
+    for i in range(m):
+        if target[i] < 0 or target[i] >= n:
+            raise ValueError(f"transpose_order: target {target[i]} outside [0, {n})")
+    order_arr = np.empty(m, dtype=np.int64)
+    cdef int64_t[::1] order = order_arr
+    cdef Py_ssize_t n_rows = 0
+    with nogil:
+        for i in range(m):
+            counts[target[i] + 1] += 1
+        for r in range(n):
+            if counts[r + 1]:
+                n_rows += 1
+            counts[r + 1] += counts[r]
+    rows_arr = np.empty(n_rows, dtype=np.int64)
+    starts_arr = np.empty(n_rows, dtype=np.int64)
+    cdef int64_t[::1] rows = rows_arr
+    cdef int64_t[::1] starts = starts_arr
+    with nogil:
+        # counts[r] is now where target r's terms begin; place the terms (stably), then
+        # sort each target's terms by key.
+        i = 0
+        for r in range(n):
+            if counts[r + 1] > counts[r]:
+                rows[i] = r
+                starts[i] = counts[r]
+                i += 1
+        for i in range(m):
+            t = target[i]
+            order[counts[t]] = i
+            counts[t] += 1
+        # (counts[r] is now where target r's terms end.)
+        for i in range(n_rows):
+            r = rows[i]
+            if counts[r] - starts[i] > 1:
+                _sort_by_key(&order[starts[i]], &key[0], counts[r] - starts[i])
+    return order_arr, rows_arr, starts_arr

@@ -177,3 +177,32 @@ def test_transpose_sums_refuses_bad_segments(mod):
     with pytest.raises(ValueError, match="outside out"):
         mod.transpose_sums(b, index, coef, np.array([0], dtype=np.int64),
                            np.array([4], dtype=np.int64), y)
+
+
+@pytest.mark.parametrize("n, m, hub", [(0, 0, 0), (1, 1, 0), (50, 0, 0), (300, 2000, 0),
+                                       (40, 3000, 700)])
+def test_transpose_order_twin_equal(n, m, hub):
+    rs = np.random.default_rng(n + m)
+    target = rs.integers(0, max(n, 1), m).astype(np.int64)
+    target[:hub] = 3  # one target with many terms: the heapsort path
+    key = rs.permutation(5 * m + 1)[:m].astype(np.int64)
+    got = cy.transpose_order(n, target, key)
+    want = tw.transpose_order(n, target, key)
+    for a, b in zip(got, want, strict=True):
+        assert a.dtype == np.int64
+        np.testing.assert_array_equal(a, b)
+    order, rows, starts = got
+    # By hand: by target, then key; each target with terms starts where its run does.
+    np.testing.assert_array_equal(order, np.lexsort((key, target)))
+    np.testing.assert_array_equal(rows, np.unique(target))
+    np.testing.assert_array_equal(target[order][starts], rows)
+    np.testing.assert_array_equal(np.searchsorted(target[order], rows), starts)
+
+
+@pytest.mark.parametrize("mod", [cy, tw])
+def test_transpose_order_refuses_bad_targets(mod):
+    key = np.arange(3, dtype=np.int64)
+    with pytest.raises(ValueError, match="outside"):
+        mod.transpose_order(4, np.array([0, 4, 1], dtype=np.int64), key)
+    with pytest.raises(ValueError, match="same length"):
+        mod.transpose_order(4, np.array([0, 1], dtype=np.int64), key)

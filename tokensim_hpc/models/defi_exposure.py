@@ -107,7 +107,7 @@ class ExposureRisk:
             ids, scores = top_agents(net, obligations, self.stressed_top)
             return ids[scores > 0].tolist(), 0
         wanted = np.asarray(self.stressed, dtype=np.int64)
-        present = allreduce_sum_int(self.d.comm, np.isin(wanted, net.gid).astype(np.int64))
+        present = allreduce_sum_int(self.d.comm, (net.find_owned(wanted) >= 0).astype(np.int64))
         return wanted[present > 0].tolist(), int(np.count_nonzero(present == 0))
 
     def sample(self, owing, wealth, liability, total_wealth=None) -> dict:
@@ -137,7 +137,9 @@ class ExposureRisk:
             cp = contagion_probabilities(net, owed, np.maximum(equity, 0.0), sigma, stressed,
                                          transpose=transpose)
             # Over the agents exposed to S (the others' P does not depend on S).
-            exposed = (cp.exposure > 0) & ~np.isin(net.gid, stressed)
+            local = net.find_owned(np.asarray(stressed, dtype=np.int64))
+            exposed = cp.exposure > 0
+            exposed[local[local >= 0]] = False
             p_exposed = np.where(exposed, cp.probability, 0.0)
             # Economic values: every agent's assets (those outside the credit network
             # are their wealth), for DebtRank's normalisation.

@@ -79,3 +79,17 @@ def transpose_sums(b, index, coef, starts, rows, out):
         seg = np.flatnonzero(length > c)
         acc[seg] = acc[seg] + terms[starts[seg] + c]
     out[rows] = acc
+
+
+def transpose_order(n, target, key):
+    """Numpy twin of ``risk.transpose_order``."""
+    if key.shape[0] != target.shape[0]:
+        raise ValueError("transpose_order: target and key must have the same length")
+    if target.size and (target.min() < 0 or target.max() >= n):
+        raise ValueError(f"transpose_order: a target is outside [0, {n})")
+    order = np.lexsort((key, target)).astype(np.int64)
+    counts = np.bincount(target, minlength=n)
+    rows = np.flatnonzero(counts).astype(np.int64)
+    starts = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(counts, out=starts[1:])
+    return order, rows, starts[rows]

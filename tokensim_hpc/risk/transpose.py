@@ -146,12 +146,12 @@ class ExactTranspose:
         all_target = np.concatenate((target[loc], route.owned))
         all_key = np.concatenate((key[loc], got_key))
         del key, got_key
-        # By target, then key; keys are unique, so any sort gives this one order.
-        if n * span < 2**62:
-            order = np.argsort(all_target * span + all_key)  # one int64 key: faster
-        else:
-            order = np.lexsort((all_key, all_target))
-        del all_key
+        # By target, then key (keys are unique: one order), with each target's first
+        # term and the targets that have terms: a counting sort by target and a sort of
+        # each target's few terms by key (a Cython kernel, far cheaper than a sort).
+        order, self._rows, self._starts = kernels.compiled().risk.transpose_order(
+            n, all_target, all_key)
+        del all_key, all_target
         # The sorted sequence of terms is coef[p] * b[index[p]] with b = (x of the owned
         # agents, the terms received): a local term is w_e x_i, a received one, formed
         # by its sender, is itself times 1.0 (exact), so the values are the same.
@@ -176,11 +176,6 @@ class ExactTranspose:
         # The products' values, owned and received (kept: a new array per product costs
         # page faults).
         self._b = np.empty(n + route.n_recv)
-        counts = np.bincount(all_target, minlength=n)
-        self._rows = np.flatnonzero(counts)  # agents with at least one term
-        starts = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(counts, out=starts[1:])
-        self._starts = starts[:-1][self._rows]
         self._pattern = (weakref.ref(d.indices), weakref.ref(d.halo), take)
 
     # -- products
