@@ -15,6 +15,12 @@ TOKENSIM_KERNELS=name1,name2
 TOKENSIM_MARCH=native
     Add ``-march=<value>`` (off by default so that a build on a login node
     also runs on compute nodes of another CPU generation).
+TOKENSIM_NO_CLONES=1
+    Compile the few block loops that are otherwise built twice, for AVX2 and
+    for the baseline x86-64 (function multi-versioning with GCC on Linux; the
+    loader picks what the CPU runs; the exact block sums and the tanh), for
+    the baseline only. The results are the same bits either way (a test
+    builds both and compares).
 CC
     The C compiler. On a cluster, ``CC=mpicc`` builds against the site's MPI
     toolchain; the kernels themselves do not call MPI.
@@ -39,6 +45,7 @@ KERNELS = sorted(
 DEBUG = os.environ.get("TOKENSIM_DEBUG", "0") not in ("", "0")
 ONLY = [k for k in os.environ.get("TOKENSIM_KERNELS", "").split(",") if k]
 MARCH = os.environ.get("TOKENSIM_MARCH", "")
+NO_CLONES = os.environ.get("TOKENSIM_NO_CLONES", "0") not in ("", "0")
 
 if DEBUG:
     cflags = ["-O0", "-g"]
@@ -59,6 +66,8 @@ else:
     macros = []
 if MARCH:
     cflags.append(f"-march={MARCH}")
+if NO_CLONES:
+    macros.append(("TOKENSIM_NO_CLONES", "1"))
 # Floating-point results must not depend on the build: no -ffast-math, and
 # no contraction of a*b+c into FMA, so that the Cython kernels and their numpy
 # twins round the same way.

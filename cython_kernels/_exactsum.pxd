@@ -54,7 +54,75 @@ cdef extern from *:
     #endif
     #include <stdio.h>
     #include <stdlib.h>
+    #include <string.h>
     #include <math.h>
+    /* The split of one value (acc_add_block_top): with y = xj * scale, *pa and *pb
+       receive the magic-number sums of its two integers; returns what the split
+       leaves, 0 exactly when it is exact (a NaN leaves NaN). may_underflow adds the
+       test that y * unscale gives xj back. C, so that the block loop below and the
+       pass over the values it leaves (_split) share one definition. */
+    static inline double tokensim_split(double xj, double scale, double unscale,
+                                        int may_underflow, double *pa, double *pb) {
+        double y = xj * scale, r, rest;
+        *pa = y + TOKENSIM_ES_MAGIC;
+        r = (y - (*pa - TOKENSIM_ES_MAGIC)) * TOKENSIM_ES_TWO52;
+        *pb = r + TOKENSIM_ES_MAGIC;
+        rest = r - (*pb - TOKENSIM_ES_MAGIC);
+        if (may_underflow)
+            rest = fabs(rest) + fabs(y * unscale - xj);
+        return rest;
+    }
+    /* The block loop is compiled twice on x86-64 Linux with GCC, for AVX2 and for the
+       baseline, and the loader picks the one the CPU runs (function multi-versioning):
+       four values a step instead of two, with the same IEEE operations on each value
+       and exact integer sums, so the result is the same bits either way. A build with
+       -DTOKENSIM_NO_CLONES (or any other compiler) has the baseline only. */
+    #ifndef TOKENSIM_MAYBE_UNUSED
+    #if defined(__GNUC__)
+    #define TOKENSIM_MAYBE_UNUSED __attribute__((unused))  /* not every kernel uses it */
+    #else
+    #define TOKENSIM_MAYBE_UNUSED
+    #endif
+    #endif
+    #ifndef TOKENSIM_CLONES
+    #if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) \
+        && !defined(__clang__) && !defined(__INTEL_COMPILER) && !defined(TOKENSIM_NO_CLONES)
+    #define TOKENSIM_CLONES __attribute__((target_clones("avx2", "default")))
+    #else
+    #define TOKENSIM_CLONES
+    #endif
+    #endif
+    #define TOKENSIM_SPLIT_LOOP(UNDERFLOW)                                          \
+        for (j = 0; j < n; j++) {                                                   \
+            if (tokensim_split(x[j], scale, unscale, UNDERFLOW, &pa, &pb) == 0.0) { \
+                memcpy(&ua, &pa, 8);                                                \
+                memcpy(&ub, &pb, 8);                                                \
+                sa += (int64_t)(ua - magic_bits);                                   \
+                sb += (int64_t)(ub - magic_bits);                                   \
+            } else {                                                                \
+                n_left += 1;                                                        \
+            }                                                                       \
+        }
+    /* The vector loop of acc_add_block_top: adds the two integers of every value that
+       splits exactly to *a_sum and *b_sum; returns how many values did not. */
+    TOKENSIM_CLONES TOKENSIM_MAYBE_UNUSED
+    static Py_ssize_t tokensim_split_block(const double *x, Py_ssize_t n, double scale,
+                                           double unscale, int may_underflow,
+                                           int64_t *a_sum, int64_t *b_sum) {
+        Py_ssize_t j, n_left = 0;
+        double pa, pb, magic = TOKENSIM_ES_MAGIC;
+        uint64_t magic_bits, ua, ub;
+        int64_t sa = 0, sb = 0;
+        memcpy(&magic_bits, &magic, 8);
+        if (may_underflow) {
+            TOKENSIM_SPLIT_LOOP(1)
+        } else {
+            TOKENSIM_SPLIT_LOOP(0)
+        }
+        *a_sum = sa;
+        *b_sum = sb;
+        return n_left;
+    }
     /* The block sum's contract, checked in debug builds: a value above the binade of
        top would be out of the magic number's range and silently summed wrong. */
     static void tokensim_check_top(const double *x, Py_ssize_t n, double top) {
@@ -74,6 +142,11 @@ cdef extern from *:
     const double ES_TWO52 "TOKENSIM_ES_TWO52"
     bint CHECK_TOP "TOKENSIM_CHECK_TOP"
     void check_top "tokensim_check_top"(const double* x, Py_ssize_t n, double top) noexcept nogil
+    double _split "tokensim_split"(double xj, double scale, double unscale, bint may_underflow,
+                                   double* pa, double* pb) noexcept nogil
+    Py_ssize_t _split_block "tokensim_split_block"(
+        const double* x, Py_ssize_t n, double scale, double unscale, bint may_underflow,
+        int64_t* a_sum, int64_t* b_sum) noexcept nogil
 
 cdef enum:
     NACC = 71           # int64 slots per accumulator
@@ -140,48 +213,6 @@ cdef inline void acc_add_int(int64_t* acc, int64_t v, uint64_t b) noexcept nogil
     acc[j] += ((<int64_t>((m << shift) & ES_LOW32)) ^ s) - s
     acc[j + 1] += ((<int64_t>(rest & ES_LOW32)) ^ s) - s
     acc[j + 2] += ((<int64_t>(rest >> 32)) ^ s) - s
-
-
-cdef inline double _split(double xj, double scale, double unscale, bint may_underflow,
-                          double* pa, double* pb) noexcept nogil:
-    """The split of ``acc_add_block_top`` of one value: with y = xj * scale,
-    ``pa`` and ``pb`` receive the magic-number sums of its two integers (a = pa's
-    bits - magic's bits, b the same way); returns what the split leaves, 0 exactly
-    when it is exact (one comparison tells: a NaN leaves NaN). ``may_underflow``
-    (S < 0) adds the test that y * unscale gives xj back."""
-    cdef double y = xj * scale, r, rest
-    pa[0] = y + ES_MAGIC
-    r = (y - (pa[0] - ES_MAGIC)) * ES_TWO52
-    pb[0] = r + ES_MAGIC
-    rest = r - (pb[0] - ES_MAGIC)
-    if may_underflow:
-        rest = fabs(rest) + fabs(y * unscale - xj)
-    return rest
-
-
-cdef inline Py_ssize_t _split_block(const double* x, Py_ssize_t n, double scale,
-                                    double unscale, bint may_underflow, int64_t* a_sum,
-                                    int64_t* b_sum) noexcept nogil:
-    """The vector loop of ``acc_add_block_top``: adds the two integers of every value
-    that splits exactly (``_split``) to ``a_sum`` and ``b_sum``; returns how many
-    values did not. Called with a constant ``may_underflow``, so each call site
-    compiles to a loop without that test or with it."""
-    cdef Py_ssize_t j, n_left = 0
-    cdef double pa, pb, magic = ES_MAGIC
-    cdef uint64_t magic_bits, ua, ub
-    cdef int64_t sa = 0, sb = 0
-    memcpy(&magic_bits, &magic, 8)
-    for j in range(n):
-        if _split(x[j], scale, unscale, may_underflow, &pa, &pb) == 0.0:
-            memcpy(&ua, &pa, 8)
-            memcpy(&ub, &pb, 8)
-            sa += <int64_t>(ua - magic_bits)
-            sb += <int64_t>(ub - magic_bits)
-        else:
-            n_left += 1
-    a_sum[0] = sa
-    b_sum[0] = sb
-    return n_left
 
 
 cdef inline void acc_add_block_top(int64_t* acc, const double* x, Py_ssize_t n,

@@ -19,7 +19,7 @@ from libc.math cimport fabs
 from libc.stdint cimport int32_t, int64_t, uint64_t
 
 from _exactsum cimport acc_add_block, acc_add_block_top
-from _fastmath cimport prefetch_read, select_positive, tanh_exp
+from _fastmath cimport prefetch_read, select_positive, tanh_block
 from _network cimport neighbour_sum, weighted_neighbour_sum
 from _philox cimport philox_normal4
 
@@ -80,8 +80,8 @@ def sentiment_orders(const int64_t[::1] rows, const int64_t[::1] indptr,
                     i = rows[r]
                     xi_buf[r - start] = philox_normal4(shock_words[lane, i], seed,
                                                        <uint64_t>gid[i], tick, _STREAM_SHOCK, 0)
-            # The block's drives, then their tanh in a loop of its own (independent
-            # divisions that the CPU overlaps), then the orders.
+            # The block's drives, then their tanh in a loop of its own (vector code:
+            # independent divisions), then the orders.
             for r in range(start, stop):
                 i = rows[r]
                 if uniform:
@@ -94,8 +94,7 @@ def sentiment_orders(const int64_t[::1] rows, const int64_t[::1] indptr,
                 if sigma != 0.0:
                     drive = drive + sigma * xi_buf[r - start]
                 s_buf[r - start] = drive
-            for r in range(stop - start):
-                s_buf[r] = tanh_exp(s_buf[r])
+            tanh_block(&s_buf[0], stop - start)
             q_top = 0.0
             s_top = 0.0
             for r in range(start, stop):

@@ -22,7 +22,7 @@ from libc.stdint cimport int8_t, int32_t, int64_t, uint64_t
 
 from _exactsum cimport (NACC, AccStage, acc_add, acc_add_block_top, stage_add_diff,
                         stage_close, stage_open)
-from _fastmath cimport prefetch_read, tanh_exp
+from _fastmath cimport prefetch_read, tanh_block
 from _network cimport neighbour_sum
 from _philox cimport philox_normal, philox_normal4
 
@@ -121,8 +121,8 @@ def trader_orders(const int64_t[::1] rows, const int64_t[::1] indptr,
     cdef double staged[3][SENTIMENT_BLOCK]
     cdef double top[3]
     cdef Py_ssize_t n_staged[3]
-    # A block of rows' drives, then their signals: the tanh in a loop of its own, where
-    # the CPU overlaps their divisions.
+    # A block of rows' drives, then their signals: the tanh in a loop of its own (vector
+    # code: independent divisions).
     cdef double signal[SIGNAL_BLOCK]
     for k in range(3):
         top[k] = 0.0
@@ -170,8 +170,7 @@ def trader_orders(const int64_t[::1] rows, const int64_t[::1] indptr,
                     signal[r - start] = gain[i] * mispricing[p] + sigma * xi
                 else:
                     signal[r - start] = noise_sigma * xi
-            for r in range(stop - start):
-                signal[r] = tanh_exp(signal[r])
+            tanh_block(&signal[0], stop - start)
             for r in range(start, stop):
                 i = rows[r]
                 p = pool[i]
