@@ -17,7 +17,7 @@ TOKENSIM_MARCH=native
     also runs on compute nodes of another CPU generation).
 TOKENSIM_NO_CLONES=1
     Compile the few block loops that are otherwise built twice, for AVX2 and
-    for the baseline x86-64 (function multi-versioning with GCC on Linux; the
+    for the baseline x86-64 (function multi-versioning with GCC on glibc Linux; the
     loader picks what the CPU runs; the exact block sums and the tanh), for
     the baseline only. The results are the same bits either way (a test
     builds both and compares).

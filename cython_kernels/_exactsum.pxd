@@ -72,7 +72,8 @@ cdef extern from *:
             rest = fabs(rest) + fabs(y * unscale - xj);
         return rest;
     }
-    /* The block loop is compiled twice on x86-64 Linux with GCC, for AVX2 and for the
+    /* The block loop is compiled twice on x86-64 glibc Linux with GCC (the loader's
+       ifunc picks the clone; musl has none), for AVX2 and for the
        baseline, and the loader picks the one the CPU runs (function multi-versioning):
        four values a step instead of two, with the same IEEE operations on each value
        and exact integer sums, so the result is the same bits either way. A build with
@@ -85,8 +86,9 @@ cdef extern from *:
     #endif
     #endif
     #ifndef TOKENSIM_CLONES
-    #if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) \
-        && !defined(__clang__) && !defined(__INTEL_COMPILER) && !defined(TOKENSIM_NO_CLONES)
+    #if defined(__x86_64__) && defined(__linux__) && defined(__GLIBC__) && defined(__GNUC__) \
+        && !defined(__clang__) && !defined(__INTEL_COMPILER) && !defined(__NVCOMPILER) \
+        && !defined(TOKENSIM_NO_CLONES)
     #define TOKENSIM_CLONES __attribute__((target_clones("avx2", "default")))
     #else
     #define TOKENSIM_CLONES

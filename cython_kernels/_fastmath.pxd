@@ -31,7 +31,7 @@ cdef extern from *:
     #include <math.h>
     #include <stdint.h>
     #include <string.h>
-    /* Function multi-versioning (also in _exactsum.pxd): on x86-64 Linux with GCC a
+    /* Function multi-versioning (also in _exactsum.pxd): on x86-64 glibc Linux with GCC a
        block loop is compiled for AVX2 and for the baseline, and the loader picks the
        one the CPU runs; the same IEEE operations on every value either way. */
     #ifndef TOKENSIM_MAYBE_UNUSED
@@ -42,8 +42,9 @@ cdef extern from *:
     #endif
     #endif
     #ifndef TOKENSIM_CLONES
-    #if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) \
-        && !defined(__clang__) && !defined(__INTEL_COMPILER) && !defined(TOKENSIM_NO_CLONES)
+    #if defined(__x86_64__) && defined(__linux__) && defined(__GLIBC__) && defined(__GNUC__) \
+        && !defined(__clang__) && !defined(__INTEL_COMPILER) && !defined(__NVCOMPILER) \
+        && !defined(TOKENSIM_NO_CLONES)
     #define TOKENSIM_CLONES __attribute__((target_clones("avx2", "default")))
     #else
     #define TOKENSIM_CLONES

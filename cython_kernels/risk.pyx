@@ -42,8 +42,8 @@ def edge_correlations(const int64_t[::1] indptr, const int32_t[::1] indices,
     (the correlations w_ij summed, by products rather than divisions, with
     the row's factors (1 - lam) dev_i and 1/sd_i taken out of the edge loop;
     a zero 1/sd, no measurable or an infinite variance, makes an edge's term
-    c * 0 = 0 or the row's sum 0, the terms being finite for the deviations
-    ``agent_moments`` gives: |dev_j| is within a few sd_j).
+    c * 0 = 0, the terms being finite for the deviations ``agent_moments``
+    gives, or the row's sum 0).
     Then, exactly, acc row 0 += sum_i w_i (d_i - dbar)^2 and acc
     row 1 += sum_i w_i, with d_i = degree[i] (staged a block of rows at a
     time: the same exact sums as one add each). An empty ``row_sum`` means
@@ -89,7 +89,7 @@ def edge_correlations(const int64_t[::1] indptr, const int32_t[::1] indices,
                         c = lam * cv[e] + dev_i * pairs[2 * j]
                         cv[e] = c
                         w = w + c * pairs[2 * j + 1]
-                w = w * isd_i
+                w = w * isd_i if isd_i != 0.0 else 0.0  # (a select: never inf * 0)
                 if want_rows:
                     row_sum[i] = w
                 dd = degree[i] - dbar
@@ -259,6 +259,8 @@ def transpose_order(int64_t n, const int64_t[::1] target, const int64_t[::1] key
     cdef int64_t t
     if key.shape[0] != m:
         raise ValueError("transpose_order: target and key must have the same length")
+    if n < 0:
+        raise ValueError(f"transpose_order: n must be >= 0, got {n}")
     counts_arr = np.zeros(n + 1, dtype=np.int64)
     cdef int64_t[::1] counts = counts_arr
     for i in range(m):

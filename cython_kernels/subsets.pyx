@@ -45,6 +45,8 @@ def ascending_union(int64_t n, const int64_t[::1] a, const int64_t[::1] b,
     """
     if places.shape[0] < n:
         raise ValueError(f"places has {places.shape[0]} entries, fewer than n = {n}")
+    if n > 2**31 - 1:
+        raise ValueError(f"ascending_union: n = {n} slots do not fit int32 places")
     cdef Py_ssize_t n_words = (n + 63) >> 6, w, k = 0, count = 0
     cdef uint64_t[::1] bits = np.zeros(max(n_words, 1), dtype=np.uint64)
     cdef uint64_t word

@@ -206,3 +206,24 @@ def test_transpose_order_refuses_bad_targets(mod):
         mod.transpose_order(4, np.array([0, 4, 1], dtype=np.int64), key)
     with pytest.raises(ValueError, match="same length"):
         mod.transpose_order(4, np.array([0, 1], dtype=np.int64), key)
+
+
+def test_a_row_without_measurable_variance_sums_to_zero():
+    """1/sd_i = 0 (no measurable or an infinite variance) makes the row's correlation sum
+    exactly 0, even when its terms overflow (the row's factor is a select, not inf * 0);
+    in both backends."""
+    from tokensim_hpc.numpy_kernels.exactsum import NACC
+
+    indptr = np.array([0, 2, 3], dtype=np.int64)
+    indices = np.array([1, 2, 2], dtype=np.int32)
+    # Row 0: 1/sd = 0, and its edge to agent 1 overflows (c = inf, times 1/sd_1 > 0).
+    dev_isd = np.array([[1e200, 0.0], [1e200, 1e-10], [3.0, 2.0]])
+    out = []
+    for mod in (cy, tw):
+        cov, rows = np.zeros(3), np.full(2, 7.0)
+        mod.edge_correlations(indptr, indices, dev_isd, cov, 0.5, rows, np.ones(2), 1.0,
+                              np.zeros((2, NACC), dtype=np.int64))
+        out.append(rows)
+    for rows in out:
+        assert rows[0] == 0.0 and np.isfinite(rows[1])
+    np.testing.assert_array_equal(out[0], out[1])

@@ -19,13 +19,15 @@ def edge_correlations(indptr, indices, dev_isd, cov, lam, row_sum, degree, dbar,
     degree_e = np.diff(indptr)
     src = np.repeat(np.arange(n), degree_e)
     j = indices.astype(np.int64)
-    cov[:] = lam * cov + ((1.0 - lam) * dev)[src] * dev[j]
-    w = cov * isd[j]  # where 1/sd is 0, the term is c * 0 = 0
+    with np.errstate(over="ignore", invalid="ignore"):  # overflows as in C
+        cov[:] = lam * cov + ((1.0 - lam) * dev)[src] * dev[j]
+        w = cov * isd[j]  # where 1/sd is 0, the term is c * 0 = 0
     row = np.zeros(n)
     for c in range(int(degree_e.max(initial=0))):
         rows = np.flatnonzero(degree_e > c)
         row[rows] = row[rows] + w[indptr[rows] + c]
-    row = row * isd[:n]
+    with np.errstate(invalid="ignore"):  # (inf * 0 where the select below takes 0)
+        row = np.where(isd[:n] != 0.0, row * isd[:n], 0.0)
     if row_sum.shape[0]:  # empty: the w_i are not wanted
         row_sum[:n] = row
     dd = degree - dbar
@@ -73,7 +75,8 @@ def transpose_sums(b, index, coef, starts, rows, out):
         raise ValueError("transpose_sums: a row is outside out")
     if m and (index.min() < 0 or index.max() >= b.shape[0]):
         raise ValueError("transpose_sums: an index is outside b")
-    terms = coef * b[index]
+    with np.errstate(invalid="ignore", over="ignore"):  # as in C: inf * 0 is NaN
+        terms = coef * b[index]
     acc = terms[starts]
     for c in range(1, int(length.max(initial=0))):
         seg = np.flatnonzero(length > c)
@@ -85,6 +88,8 @@ def transpose_order(n, target, key):
     """Numpy twin of ``risk.transpose_order``."""
     if key.shape[0] != target.shape[0]:
         raise ValueError("transpose_order: target and key must have the same length")
+    if n < 0:
+        raise ValueError(f"transpose_order: n must be >= 0, got {n}")
     if target.size and (target.min() < 0 or target.max() >= n):
         raise ValueError(f"transpose_order: a target is outside [0, {n})")
     order = np.lexsort((key, target)).astype(np.int64)
