@@ -230,3 +230,36 @@ def test_rebuilt_halo_plan_equals_the_original_and_follows_new_edges():
     ok &= np.array_equal(col[d.n_owned:], d.halo.ghost_gid * 2.0)
     d.halo.destroy()
     assert all_ranks(ok)
+
+
+def test_halo_plan_refuses_a_directory_out_of_date_on_every_rank():
+    """A directory that sends an id to a rank that does not own it makes every rank raise
+    the same error while the plan is built (none serves another agent's values, none is
+    left waiting)."""
+    from tokensim_hpc.parallel.halo import HaloPlan
+
+    comm = world()
+    sc = resolve("b1", ["agents.n=3000", "network.p=0.05"])
+    domain = build_domain(comm, sc, Timers())
+    directory = domain.directory
+
+    class OutOfDate:
+        """The real owners, but the smallest id this rank asks about goes to the next
+        rank."""
+
+        def lookup(self, gid):
+            owner = directory.lookup(gid).copy()
+            if owner.size:
+                owner[0] = (owner[0] + 1) % comm.size
+            return owner
+
+    message = None
+    try:
+        HaloPlan(comm, domain.gid, domain.edge_targets(), OutOfDate(), "p2p",
+                 find_owned=domain.find_owned)
+    except RuntimeError as exc:
+        message = str(exc)
+    domain.halo.destroy()
+    messages = comm.allgather(message)
+    assert all(m is not None and "out of date" in m for m in messages), messages
+    assert len(set(messages)) == 1  # the same agent named on every rank

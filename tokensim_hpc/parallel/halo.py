@@ -18,6 +18,7 @@ import numpy as np
 from mpi4py import MPI
 
 from .exchange import alltoallv, displacements, exchange_counts, mpi_type
+from .mpi import min_over_ranks
 
 _TAG = 7311
 _CHUNK = 1 << 20
@@ -144,8 +145,15 @@ class HaloPlan:
         self.recv_counts = np.bincount(ghost_owner, minlength=size).astype(np.int64)
         self.send_counts = exchange_counts(comm, self.recv_counts)
         wanted = alltoallv(comm, self.ghost_gid, self.recv_counts, self.send_counts)
-        # (Every id asked for is owned here: the directory sent it to this rank.)
         self.send_idx = find_owned(wanted) if wanted.size else np.empty(0, dtype=np.int64)
+        # Every id asked for should be owned here: the directory sent it to this rank. One
+        # that is not (a directory out of date) would be served another agent's values;
+        # every rank learns of it and raises, so none is left waiting in an exchange.
+        stray = wanted[self.send_idx < 0]
+        first = min_over_ranks(comm, int(stray.min()) if stray.size else None)
+        if first is not None:
+            raise RuntimeError(f"halo plan: agent {first} was asked of a rank that does not "
+                               "own it (the owner directory is out of date)")
         self.sources = np.flatnonzero(self.recv_counts).astype(np.int32)
         self.destinations = np.flatnonzero(self.send_counts).astype(np.int32)
         self._rc = self.recv_counts[self.sources].astype(np.int32)
