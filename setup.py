@@ -84,6 +84,7 @@ extensions = [
         [os.path.join(KERNEL_DIR, f"{name}.pyx")],
         include_dirs=[numpy.get_include(), KERNEL_DIR],
         extra_compile_args=cflags,
+        depends=sorted(glob.glob(os.path.join(KERNEL_DIR, "*.h"))),
         define_macros=macros + [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
     )
     for name in KERNELS

@@ -39,6 +39,10 @@ from libc.stdint cimport int64_t, uint64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
 
+cdef extern from "_clones.h":
+    pass  # TOKENSIM_CLONES: the AVX2 and baseline builds of tokensim_split_block
+
+
 cdef extern from *:
     """
     #include <stdint.h>
@@ -72,28 +76,9 @@ cdef extern from *:
             rest = fabs(rest) + fabs(y * unscale - xj);
         return rest;
     }
-    /* The block loop is compiled twice on x86-64 glibc Linux with GCC (the loader's
-       ifunc picks the clone; musl has none), for AVX2 and for the
-       baseline, and the loader picks the one the CPU runs (function multi-versioning):
-       four values a step instead of two, with the same IEEE operations on each value
-       and exact integer sums, so the result is the same bits either way. A build with
-       -DTOKENSIM_NO_CLONES (or any other compiler) has the baseline only. */
-    #ifndef TOKENSIM_MAYBE_UNUSED
-    #if defined(__GNUC__)
-    #define TOKENSIM_MAYBE_UNUSED __attribute__((unused))  /* not every kernel uses it */
-    #else
-    #define TOKENSIM_MAYBE_UNUSED
-    #endif
-    #endif
-    #ifndef TOKENSIM_CLONES
-    #if defined(__x86_64__) && defined(__linux__) && defined(__GLIBC__) && defined(__GNUC__) \
-        && !defined(__clang__) && !defined(__INTEL_COMPILER) && !defined(__NVCOMPILER) \
-        && !defined(TOKENSIM_NO_CLONES)
-    #define TOKENSIM_CLONES __attribute__((target_clones("avx2", "default")))
-    #else
-    #define TOKENSIM_CLONES
-    #endif
-    #endif
+    /* The block loop is built for AVX2 and for the baseline (TOKENSIM_CLONES,
+       _clones.h): four values a step instead of two where the CPU has AVX2, the same
+       IEEE operations on each value and exact integer sums, so the same bits. */
     #define TOKENSIM_SPLIT_LOOP(UNDERFLOW)                                          \
         for (j = 0; j < n; j++) {                                                   \
             if (tokensim_split(x[j], scale, unscale, UNDERFLOW, &pa, &pb) == 0.0) { \

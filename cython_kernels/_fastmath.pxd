@@ -1,7 +1,7 @@
 # cython: language_level=3
 """Inline math for the hot kernels (cimported; nothing here runs at import).
 
-``tanh_exp`` is tanh as a rational function of |x|, without a libm call:
+``tanh_block`` computes tanh as a rational function of |x|, without a libm call:
 below 0.625, Cephes' minimax rational (tanh = a + a z P(z) / Q(z),
 z = a^2); above, (E - 1) / (E + 1) with E = exp(2a) = 2^k (q + p) / (q - p)
 from Cephes' Pade approximant of exp on the reduced argument. No branch: both
@@ -26,30 +26,15 @@ cdef extern from *:
     void prefetch_read "__builtin_prefetch"(const void *addr, int rw, int locality) nogil
 
 
+cdef extern from "_clones.h":
+    pass  # TOKENSIM_CLONES: the AVX2 and baseline builds of tokensim_tanh_block
+
+
 cdef extern from *:
     """
     #include <math.h>
     #include <stdint.h>
     #include <string.h>
-    /* Function multi-versioning (also in _exactsum.pxd): on x86-64 glibc Linux with GCC a
-       block loop is compiled for AVX2 and for the baseline, and the loader picks the
-       one the CPU runs; the same IEEE operations on every value either way. */
-    #ifndef TOKENSIM_MAYBE_UNUSED
-    #if defined(__GNUC__)
-    #define TOKENSIM_MAYBE_UNUSED __attribute__((unused))  /* not every kernel uses it */
-    #else
-    #define TOKENSIM_MAYBE_UNUSED
-    #endif
-    #endif
-    #ifndef TOKENSIM_CLONES
-    #if defined(__x86_64__) && defined(__linux__) && defined(__GLIBC__) && defined(__GNUC__) \
-        && !defined(__clang__) && !defined(__INTEL_COMPILER) && !defined(__NVCOMPILER) \
-        && !defined(TOKENSIM_NO_CLONES)
-    #define TOKENSIM_CLONES __attribute__((target_clones("avx2", "default")))
-    #else
-    #define TOKENSIM_CLONES
-    #endif
-    #endif
     /* tanh as a rational function of |x| (the module's notes). Cephes tanh on
        [0, 0.625]: a (Q + z P) / Q, z = a^2; above, (E - 1) / (E + 1) with
        E = exp(2a) = 2^k (q + p) / (q - p) from Cephes' Pade approximant of exp on the
@@ -93,7 +78,6 @@ cdef extern from *:
             x[j] = tokensim_tanh(x[j]);
     }
     """
-    double tanh_exp "tokensim_tanh"(double x) noexcept nogil
     void tanh_block "tokensim_tanh_block"(double* x, Py_ssize_t n) noexcept nogil
 
 

@@ -94,16 +94,19 @@ class Domain:
             return find_in_order(self.owned_order, gid)
         return _find_within(self.within, gid)
 
-    def _places_buffer(self) -> np.ndarray:
-        """The int32 map over the owned slots in which :meth:`subdomain` writes its
-        agents' places (map[agents[k]] = k), so that they are found by a gather, not a
-        search. One buffer, kept between calls (a fresh one would fault its pages in
-        every call); right only at the last sub-domain's agents. Local."""
+    def _mark_agents(self, *slots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(the distinct owned slots of the three arrays ``slots``, ascending, an int32
+        map over the owned slots with map[agents[k]] = k): a sub-domain's agents and
+        their places, found by a gather, not a search. The map is one buffer, kept
+        between calls (a fresh one would fault its pages in every call) and right only
+        at the last call's agents (:meth:`places_of`). Local."""
         places = self.__dict__.get("_places")
         if places is None or places.shape[0] != self.n_owned:
             places = self._places = np.zeros(self.n_owned, dtype=np.int32)
-        self._places_for = None
-        return places
+        self._places_for = None  # (being rewritten)
+        agents = kernel_loader.compiled().subsets.ascending_union(self.n_owned, *slots, places)
+        self._places_for = agents
+        return agents, places
 
     def places_of(self, agents: np.ndarray) -> np.ndarray | None:
         """The map of places when the last sub-domain made here is the one of this very
@@ -194,11 +197,8 @@ class Domain:
         ghosts = np.unique(slots[~owned])
         asked = self.halo.route_to_owners(ghosts).owned
         # The agents, ascending, marked among the owned slots (sorting them costs more),
-        # with their places in the parent's map.
-        places = self._places_buffer()
-        agents = kernel_loader.compiled().subsets.ascending_union(n, rows, slots[owned], asked,
-                                                             places)
-        self._places_for = agents
+        # with their places in this domain's map.
+        agents, places = self._mark_agents(rows, slots[owned], asked)
         gid = self.gid[agents]
         # Targets owned here are found by their local index, not searched by id.
         hint = np.full(edges.shape[0], -2, dtype=np.int32)  # ghosts: other ranks' agents

@@ -8,15 +8,24 @@ entered by every rank, including ranks that send nothing.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from mpi4py.util import dtlib
 
 _INT_MAX = 2**31 - 1
 
 
+@functools.cache
+def _element_type(dtype: np.dtype):
+    """The MPI datatype of one element (predefined for numpy's number types: looked up
+    once, nothing to free)."""
+    return dtlib.from_numpy_dtype(dtype)
+
+
 def mpi_type(dtype: np.dtype, width: int = 1):
     """MPI datatype of one row of ``width`` elements of ``dtype``; free it if width > 1."""
-    base = dtlib.from_numpy_dtype(np.dtype(dtype))
+    base = _element_type(np.dtype(dtype))
     if width == 1:
         return base
     row = base.Create_contiguous(width)
@@ -53,7 +62,7 @@ def alltoallv(comm, send: np.ndarray, send_counts: np.ndarray,
     # Counts and offsets as int32 (MPI's), one array each way: [counts, offsets].
     sc, rc = _counts_offsets(send_counts), _counts_offsets(recv_counts)
     recv = np.empty((int(rc[1, -1]) + int(rc[0, -1]),) + send.shape[1:], dtype=send.dtype)
-    dtype = _mpi_type_cached(send.dtype) if width == 1 else mpi_type(send.dtype, width)
+    dtype = mpi_type(send.dtype, width)
     try:
         comm.Alltoallv([send, (sc[0], sc[1]), dtype], [recv, (rc[0], rc[1]), dtype])
     finally:
@@ -62,24 +71,11 @@ def alltoallv(comm, send: np.ndarray, send_counts: np.ndarray,
     return recv
 
 
-_MPI_TYPES: dict = {}
-
-
-def _mpi_type_cached(dtype: np.dtype):
-    """:func:`mpi_type` of one element (a predefined datatype: nothing to free)."""
-    t = _MPI_TYPES.get(dtype)
-    if t is None:
-        t = _MPI_TYPES[dtype] = mpi_type(dtype)
-    return t
-
-
 def _counts_offsets(counts: np.ndarray) -> np.ndarray:
     """[counts, exclusive prefix sums] as one int32 (2, ranks) array; an OverflowError
     when a count or an offset does not fit MPI's int."""
     counts = np.asarray(counts, dtype=np.int64)
-    out = np.zeros((2, counts.shape[0]), dtype=np.int64)
-    out[0] = counts
-    np.cumsum(counts[:-1], out=out[1, 1:])
+    out = np.stack((counts, displacements(counts)))
     if counts.shape[0] and max(int(counts.max()), int(out[1, -1])) > _INT_MAX:
         raise OverflowError("an all-to-all message or its offset reaches 2**31 rows (MPI "
                             "counts and offsets are int); use more ranks")
